@@ -1,0 +1,45 @@
+# Cairn's front door. `make run` and `make test` do all set-up on a fresh Debian 12 machine.
+#
+#   make run     install missing packages, build Release, start a single-node Cairn
+#   make test    install missing packages, build with ASan+UBSan (warnings are errors), run every test
+#   make build   Release binaries in build/bin/
+#   make bench   build Release and run the benchmarks
+#   make format  clang-format every source file
+
+JOBS        ?= $(shell nproc)
+RELEASE_DIR := build/release
+TEST_DIR    := build/asan
+BIN_DIR     := $(CURDIR)/build/bin
+CTEST_ARGS  ?=
+
+.PHONY: all deps build run test bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(RELEASE_DIR)/build.ninja: | deps
+	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAIRN_BIN_DIR=$(BIN_DIR)
+
+build: deps $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS)
+
+run: build
+	$(BIN_DIR)/cairn
+
+$(TEST_DIR)/build.ninja: | deps
+	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_SANITIZE=ON -DCAIRN_WERROR=ON
+
+test: deps $(TEST_DIR)/build.ninja
+	cmake --build $(TEST_DIR) -j $(JOBS)
+	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+bench: build
+	$(BIN_DIR)/cairn-bench-wal
+
+format: deps
+	find src bench tests -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build

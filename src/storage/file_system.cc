@@ -1,0 +1,43 @@
+#include "storage/file_system.h"
+
+namespace cairn {
+
+std::string JoinPath(std::string_view directory, std::string_view name) {
+  std::string path(directory);
+  if (!path.empty() && path.back() != '/') path.push_back('/');
+  path.append(name);
+  return path;
+}
+
+Status CreateDirectories(FileSystem& fs, const std::string& path) {
+  for (size_t slash = path.find('/', 1); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    CAIRN_TRY(fs.CreateDirectory(path.substr(0, slash)));
+  }
+  return fs.CreateDirectory(path);
+}
+
+Result<std::string> ReadWholeFile(FileSystem& fs, const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, fs.OpenReadable(path));
+  CAIRN_ASSIGN_OR_RETURN(uint64_t size, file->Size());
+  std::string contents(size, '\0');
+  CAIRN_ASSIGN_OR_RETURN(size_t read, file->ReadAt(0, size, contents.data()));
+  if (read != size) {
+    return Status::IoError(path + ": file shrank while being read");
+  }
+  return contents;
+}
+
+Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
+                           std::string_view contents) {
+  const std::string temporary_path = JoinPath(directory, name + ".tmp");
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                         fs.OpenWritable(temporary_path, OpenMode::kCreateOrTruncate));
+  CAIRN_TRY(file->Append(contents));
+  CAIRN_TRY(file->Sync());
+  CAIRN_TRY(file->Close());
+  CAIRN_TRY(fs.Rename(temporary_path, JoinPath(directory, name)));
+  return fs.SyncDirectory(directory);
+}
+
+}  // namespace cairn
