@@ -65,8 +65,8 @@ TEST_P(Crc32cVectors, ExtendEqualsWholeAtEverySplit) {
 
 INSTANTIATE_TEST_SUITE_P(Implementations, Crc32cVectors,
                          ::testing::Values(&Extend, &ExtendPortable),
-                         [](const ::testing::TestParamInfo<ExtendFn>& info) {
-                           return std::string(info.param == &Extend ? "Dispatched" : "Portable");
+                         [](const ::testing::TestParamInfo<ExtendFn>& param_info) {
+                           return std::string(param_info.param == &Extend ? "Dispatched" : "Portable");
                          });
 
 TEST(Crc32c, HardwareAndPortableAgreeOnRandomUnalignedBuffers) {

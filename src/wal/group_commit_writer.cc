@@ -7,9 +7,15 @@
 namespace cairn::wal {
 
 GroupCommitWriter::GroupCommitWriter(WriteAheadLog& log, GroupCommitOptions options)
-    : log_(log), options_(options), next_index_(log.last_index().next()) {
+    : log_(log),
+      options_(options),
+      next_index_(log.last_index().next()),
+      durable_index_(log.durable_index()) {
   CAIRN_CHECK(options_.batch_entries_max > 0 && options_.queue_entries_max > 0,
               "group commit bounds are positive");
+  CAIRN_CHECK(log.durable_index() == log.last_index(),
+              "the writer starts on a log with nothing pending ({} appended, {} durable)",
+              log.last_index(), log.durable_index());
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -31,48 +37,63 @@ Status GroupCommitWriter::Enqueue(Request request) {
   }
   queued_entries_ += request.entries.size();
   queue_.push_back(std::move(request));
-  work_available_.notify_one();
   return Status::Ok();
 }
 
 Status GroupCommitWriter::SubmitEntries(std::vector<Entry> entries, Completion done) {
-  std::lock_guard lock(mutex_);
-  if (!entries.empty()) {
-    CAIRN_CHECK(entries.front().index == next_index_,
-                "submitted entries continue the log (got {}, expected {})",
-                entries.front().index, next_index_);
+  CAIRN_CHECK(done != nullptr, "an asynchronous submission has a completion");
+  {
+    std::lock_guard lock(mutex_);
+    if (!entries.empty()) {
+      CAIRN_CHECK(entries.front().index == next_index_,
+                  "submitted entries continue the log (got {}, expected {})",
+                  entries.front().index, next_index_);
+    }
+    const LogIndex after = LogIndex(next_index_.value() + entries.size());
+    CAIRN_TRY(Enqueue(Request{std::move(entries), std::move(done)}));
+    next_index_ = after;
   }
-  const LogIndex after = LogIndex(next_index_.value() + entries.size());
-  CAIRN_TRY(Enqueue(Request{std::move(entries), std::move(done)}));
-  next_index_ = after;
+  work_available_.notify_one();
   return Status::Ok();
 }
 
 Status GroupCommitWriter::SubmitPayloads(Generation generation, uint8_t type,
                                          std::vector<std::string> payloads, Completion done) {
-  std::lock_guard lock(mutex_);
-  std::vector<Entry> entries;
-  entries.reserve(payloads.size());
-  LogIndex index = next_index_;
-  for (std::string& payload : payloads) {
-    entries.push_back(Entry{index, generation, type, std::move(payload)});
-    index = index.next();
+  CAIRN_CHECK(done != nullptr, "an asynchronous submission has a completion");
+  {
+    std::lock_guard lock(mutex_);
+    std::vector<Entry> entries;
+    entries.reserve(payloads.size());
+    LogIndex index = next_index_;
+    for (std::string& payload : payloads) {
+      entries.push_back(Entry{index, generation, type, std::move(payload)});
+      index = index.next();
+    }
+    CAIRN_TRY(Enqueue(Request{std::move(entries), std::move(done)}));
+    next_index_ = index;
   }
-  CAIRN_TRY(Enqueue(Request{std::move(entries), std::move(done)}));
-  next_index_ = index;
+  work_available_.notify_one();
   return Status::Ok();
 }
 
 Result<LogIndex> GroupCommitWriter::AppendAndWait(Generation generation, uint8_t type,
                                                   std::string payload) {
+  // The promise's shared state outlives whichever side finishes last, so the leader may complete
+  // it after this caller has already returned.
   std::promise<Result<LogIndex>> promise;
   std::future<Result<LogIndex>> future = promise.get_future();
-  std::vector<std::string> payloads;
-  payloads.push_back(std::move(payload));
-  CAIRN_TRY(SubmitPayloads(generation, type, std::move(payloads),
-                           [&promise](Result<LogIndex> result) {
-                             promise.set_value(std::move(result));
-                           }));
+  {
+    std::unique_lock lock(mutex_);
+    std::vector<Entry> entries;
+    entries.push_back(Entry{next_index_, generation, type, std::move(payload)});
+    CAIRN_TRY(Enqueue(Request{std::move(entries), [&promise](Result<LogIndex> durable) {
+                                promise.set_value(std::move(durable));
+                              }}));
+    next_index_ = next_index_.next();
+    // The log is idle: write our entry (and whatever queued before it) ourselves, with no thread
+    // hand-off. Otherwise the current leader, or the writer thread after it, takes it.
+    if (!leading_) LeadOneGroup(lock);
+  }
   return future.get();
 }
 
@@ -81,49 +102,64 @@ GroupCommitStats GroupCommitWriter::stats() const {
   return stats_;
 }
 
-void GroupCommitWriter::Run() {
-  std::vector<Request> batch;
+void GroupCommitWriter::LeadOneGroup(std::unique_lock<std::mutex>& lock) {
+  CAIRN_CHECK(!leading_, "one group at a time is written");
+  CAIRN_CHECK(!queue_.empty(), "a group is led only when something waits");
+  leading_ = true;
+  std::vector<Request> group;
   std::vector<Entry> entries;
+  uint64_t group_bytes = 0;
+  while (!queue_.empty() && (group.empty() || (entries.size() < options_.batch_entries_max &&
+                                               group_bytes < options_.batch_bytes_max))) {
+    Request& request = queue_.front();
+    queued_entries_ -= request.entries.size();
+    for (Entry& entry : request.entries) {
+      group_bytes += entry.payload.size();
+      entries.push_back(std::move(entry));
+    }
+    group.push_back(std::move(request));
+    queue_.pop_front();
+  }
+  lock.unlock();
+
+  Status appended = log_.Append(entries);
+  Result<LogIndex> durable = appended.ok() ? log_.Sync() : Result<LogIndex>(appended);
+
+  std::deque<Request> abandoned;
+  lock.lock();
+  if (durable.ok()) {
+    CAIRN_CHECK(*durable >= durable_index_, "the durable index never goes back ({} < {})",
+                *durable, durable_index_);
+    durable_index_ = *durable;
+    ++stats_.batches;
+    stats_.entries += entries.size();
+    stats_.largest_batch_entries = std::max<uint64_t>(stats_.largest_batch_entries, entries.size());
+  } else {
+    failure_ = durable.status();
+    abandoned.swap(queue_);
+    queued_entries_ = 0;
+  }
+  lock.unlock();
+  // The leader stays the leader while it runs the completions: the callers it wakes resubmit in
+  // the meantime, so the next group is large instead of starting with the first one back.
+  for (Request& request : group) request.done(durable);
+  for (Request& request : abandoned) request.done(durable.status());
+  lock.lock();
+  leading_ = false;
+  // Wake the writer thread only when it has something to do: a lone synchronous writer then never
+  // pays for a context switch.
+  if (!queue_.empty() || stopping_) work_available_.notify_one();
+}
+
+void GroupCommitWriter::Run() {
+  std::unique_lock lock(mutex_);
   while (true) {
-    batch.clear();
-    entries.clear();
-    {
-      std::unique_lock lock(mutex_);
-      work_available_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // Stopping, and everything queued has been written.
-      uint64_t batch_bytes = 0;
-      while (!queue_.empty() && (batch.empty() || (entries.size() < options_.batch_entries_max &&
-                                                   batch_bytes < options_.batch_bytes_max))) {
-        Request& request = queue_.front();
-        queued_entries_ -= request.entries.size();
-        for (Entry& entry : request.entries) {
-          batch_bytes += entry.payload.size();
-          entries.push_back(std::move(entry));
-        }
-        batch.push_back(std::move(request));
-        queue_.pop_front();
-      }
+    work_available_.wait(lock, [this] { return (stopping_ || !queue_.empty()) && !leading_; });
+    if (queue_.empty()) {
+      if (stopping_) return;  // Everything queued has been written.
+      continue;
     }
-
-    Status status = log_.Append(entries);
-    Result<LogIndex> durable = status.ok() ? log_.Sync() : Result<LogIndex>(status);
-
-    std::deque<Request> abandoned;
-    {
-      std::lock_guard lock(mutex_);
-      if (durable.ok()) {
-        ++stats_.batches;
-        stats_.entries += entries.size();
-        stats_.largest_batch_entries = std::max<uint64_t>(stats_.largest_batch_entries,
-                                                          entries.size());
-      } else {
-        failure_ = durable.status();
-        abandoned.swap(queue_);
-        queued_entries_ = 0;
-      }
-    }
-    for (Request& request : batch) request.done(durable);
-    for (Request& request : abandoned) request.done(durable.status());
+    LeadOneGroup(lock);
   }
 }
 
