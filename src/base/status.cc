@@ -18,6 +18,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kUnsupported: return "Unsupported";
     case StatusCode::kFailed: return "Failed";
     case StatusCode::kBusy: return "Busy";
+    case StatusCode::kNotLeader: return "NotLeader";
   }
   return "Unknown";
 }

@@ -29,6 +29,7 @@ enum class StatusCode : uint8_t {
   kUnsupported,       // A format version this build does not read.
   kFailed,            // The component stopped for good after an earlier fatal error (e.g. fsync).
   kBusy,              // A bounded queue is full; try again later.
+  kNotLeader,         // Only the leader can do this; the message names the leader if known.
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -52,6 +53,7 @@ class [[nodiscard]] Status {
   static Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
   static Status Failed(std::string m) { return {StatusCode::kFailed, std::move(m)}; }
   static Status Busy(std::string m) { return {StatusCode::kBusy, std::move(m)}; }
+  static Status NotLeader(std::string m) { return {StatusCode::kNotLeader, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

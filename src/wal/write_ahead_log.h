@@ -61,19 +61,9 @@
 #include "base/status.h"
 #include "base/strong_types.h"
 #include "storage/file_system.h"
+#include "wal/entry.h"
 
 namespace cairn::wal {
-
-// One entry of the replicated log. `type` is not interpreted by the log (the consensus layer
-// gives it meaning) but 0 is reserved, so that zeroed bytes never look like an entry.
-struct Entry {
-  LogIndex index;
-  Generation generation;
-  uint8_t type = 1;
-  std::string payload;
-
-  bool operator==(const Entry&) const = default;
-};
 
 struct WalOptions {
   // A segment is sealed and a new one started once it holds at least this many bytes.

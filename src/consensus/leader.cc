@@ -1,0 +1,233 @@
+// The leader role: replication, the Request Pipeline, HeartBeat, Quorum commit, check-quorum and
+// leadership transfer.
+#include <fmt/format.h>
+
+#include "base/check.h"
+#include "consensus/quorum.h"
+#include "consensus/replica.h"
+
+namespace cairn::consensus {
+
+void Replica::BecomeLeader() {
+  CAIRN_CHECK(role_ == Role::kCandidate, "only a candidate becomes leader (was {})",
+              RoleName(role_));
+  role_ = Role::kLeader;
+  leader_ = options_.id;
+  votes_.clear();
+  recently_active_.clear();
+  read_round_acknowledged_.clear();
+  heartbeat_elapsed_ = 0;
+  election_elapsed_ = 0;
+  progress_.clear();
+  for (NodeId peer : Peers()) {
+    Progress progress;
+    progress.BecomeProbe(log_.last_index().next());
+    progress_[peer] = progress;
+  }
+  // An entry of our own generation: until it commits, entries of earlier generations cannot be
+  // counted as committed (only the leader's own generation commits by quorum).
+  log_.Append(wal::Entry{log_.last_index().next(), generation_,
+                         static_cast<uint8_t>(EntryType::kNoOp), std::string()});
+  BroadcastAppend();
+}
+
+void Replica::TickLeader() {
+  ++heartbeat_elapsed_;
+  ++election_elapsed_;
+  if (heartbeat_elapsed_ >= options_.heartbeat_interval_ticks) {
+    heartbeat_elapsed_ = 0;
+    BroadcastHeartbeat(read_round_);
+  }
+  if (transfer_target_ != NodeId(0) && ++transfer_elapsed_ >= options_.election_timeout_ticks) {
+    transfer_target_ = NodeId(0);  // The target did not take over in time: carry on leading.
+  }
+  if (election_elapsed_ >= options_.election_timeout_ticks) {
+    election_elapsed_ = 0;
+    if (options_.check_quorum) {
+      size_t active = 1;  // Ourselves.
+      for (NodeId peer : Peers()) active += recently_active_.count(peer);
+      recently_active_.clear();
+      if (active < MajorityOf(options_.voters.size())) {
+        // We cannot reach a majority: another leader may already exist. Stop serving.
+        BecomeFollower(generation_, NodeId(0));
+      }
+    }
+  }
+}
+
+void Replica::StepLeader(const Message& message) {
+  switch (message.type) {
+    case MessageType::kAppendResponse:
+      recently_active_.insert(message.from);
+      HandleAppendResponse(message);
+      return;
+    case MessageType::kHeartbeatResponse: {
+      recently_active_.insert(message.from);
+      auto found = progress_.find(message.from);
+      if (found != progress_.end()) {
+        found->second.probe_sent = false;  // The follower is reachable: probe again if needed.
+        if (found->second.match < log_.last_index()) SendAppend(message.from, true);
+      }
+      HandleReadAcknowledgement(message.from, message.read_round);
+      return;
+    }
+    case MessageType::kReadIndex:
+      HandleReadIndexRequest(message.from, message.read_id);
+      return;
+    default:
+      return;
+  }
+}
+
+Result<LogIndex> Replica::Propose(std::string payload) {
+  CheckNoReadyOutstanding();
+  if (role_ != Role::kLeader) {
+    return Status::NotLeader(leader_ == NodeId(0)
+                                 ? fmt::format("replica {} knows no leader", options_.id)
+                                 : fmt::format("replica {} is not the leader; the leader is {}",
+                                               options_.id, leader_));
+  }
+  if (transfer_target_ != NodeId(0)) {
+    return Status::Busy(fmt::format("leadership is being transferred to {}", transfer_target_));
+  }
+  const LogIndex index = log_.last_index().next();
+  log_.Append(wal::Entry{index, generation_, static_cast<uint8_t>(EntryType::kCommand),
+                         std::move(payload)});
+  BroadcastAppend();
+  return index;
+}
+
+Status Replica::TransferLeadership(NodeId target) {
+  CheckNoReadyOutstanding();
+  if (role_ != Role::kLeader) return Status::NotLeader("only the leader transfers leadership");
+  if (target == options_.id || options_.voters.count(target) == 0) {
+    return Status::InvalidArgument(fmt::format("{} is not another voting member", target));
+  }
+  transfer_target_ = target;
+  transfer_elapsed_ = 0;
+  const Progress& progress = progress_.at(target);
+  if (progress.match == log_.last_index()) {
+    Send(Message{.type = MessageType::kTimeoutNow, .to = target});
+  } else {
+    SendAppend(target, true);
+  }
+  return Status::Ok();
+}
+
+void Replica::SendAppend(NodeId peer, bool send_empty_if_nothing_new) {
+  Progress& progress = progress_.at(peer);
+  if (!progress.CanSend(options_.appends_in_flight_max)) return;
+  const LogIndex previous = progress.next.prev();
+  const std::optional<Generation> previous_generation = log_.GenerationAt(previous);
+  CAIRN_CHECK(previous_generation.has_value(),
+              "the leader holds the entry before {} for follower {} (snapshot transfer is not "
+              "built yet, and the core never compacts its log)",
+              progress.next, peer);
+  std::vector<wal::Entry> entries;
+  if (progress.next <= log_.last_index()) {
+    const LogIndex last =
+        std::min(log_.last_index(),
+                 LogIndex(progress.next.value() + options_.append_entries_max - 1));
+    entries = log_.Slice(progress.next, last, options_.append_bytes_max);
+  }
+  if (entries.empty() && !send_empty_if_nothing_new) return;
+  if (progress.state == Progress::State::kProbe) {
+    progress.probe_sent = true;
+  } else if (!entries.empty()) {
+    progress.next = entries.back().index.next();
+    progress.in_flight.push_back(entries.back().index);
+  }
+  Send(Message{.type = MessageType::kAppend,
+               .to = peer,
+               .log_index = previous,
+               .log_generation = *previous_generation,
+               .entries = std::move(entries),
+               .commit_index = log_.commit_index()});
+}
+
+void Replica::BroadcastAppend() {
+  for (NodeId peer : Peers()) {
+    Progress& progress = progress_.at(peer);
+    if (progress.state == Progress::State::kProbe) {
+      SendAppend(peer, true);
+      continue;
+    }
+    // Fill the pipeline window; each message advances `next`, so this ends within the bound.
+    for (uint32_t sent = 0; sent < options_.appends_in_flight_max; ++sent) {
+      if (progress.next > log_.last_index() || !progress.CanSend(options_.appends_in_flight_max)) {
+        break;
+      }
+      SendAppend(peer, false);
+    }
+  }
+}
+
+void Replica::BroadcastHeartbeat(uint64_t read_round) {
+  for (NodeId peer : Peers()) {
+    const Progress& progress = progress_.at(peer);
+    Send(Message{.type = MessageType::kHeartbeat,
+                 .to = peer,
+                 .commit_index = std::min(progress.match, log_.commit_index()),
+                 .read_round = read_round});
+  }
+}
+
+void Replica::HandleAppendResponse(const Message& message) {
+  auto found = progress_.find(message.from);
+  if (found == progress_.end()) return;
+  Progress& progress = found->second;
+  if (message.rejected) {
+    if (message.log_index < progress.match) return;  // An answer to an old probe.
+    if (progress.state == Progress::State::kProbe && message.log_index != progress.next.prev()) {
+      return;  // Not the probe we are waiting for.
+    }
+    LogIndex next = message.hint_index;
+    if (message.hint_generation != Generation(0)) {
+      // Skip the follower's whole conflicting generation; if we hold entries of that generation,
+      // resume right after our last one.
+      if (auto ours = log_.LastIndexOfGeneration(message.hint_generation, message.log_index)) {
+        next = ours->next();
+      }
+    }
+    // Always move strictly back from the rejected position, and never below what matches.
+    next = std::max(progress.match.next(), std::min(next, message.log_index));
+    progress.BecomeProbe(next);
+    SendAppend(message.from, true);
+    return;
+  }
+  if (message.match_index > log_.last_index()) return;  // Claims entries we never sent.
+  if (message.match_index > progress.match) progress.match = message.match_index;
+  progress.Acknowledge(message.match_index);
+  if (progress.state == Progress::State::kProbe) {
+    progress.BecomeReplicate();
+  } else if (progress.next <= progress.match) {
+    progress.next = progress.match.next();
+  }
+  MaybeCommit();
+  if (message.from == transfer_target_ && progress.match == log_.last_index()) {
+    Send(Message{.type = MessageType::kTimeoutNow, .to = message.from});
+  }
+  for (uint32_t sent = 0; sent < options_.appends_in_flight_max; ++sent) {
+    if (progress.next > log_.last_index() || !progress.CanSend(options_.appends_in_flight_max)) {
+      break;
+    }
+    SendAppend(message.from, false);
+  }
+}
+
+void Replica::MaybeCommit() {
+  if (role_ != Role::kLeader) return;
+  std::map<NodeId, LogIndex> match_indexes = {{options_.id, durable_index_}};
+  for (const auto& [peer, progress] : progress_) match_indexes[peer] = progress.match;
+  const LogIndex candidate = CommittedIndex(options_.voters, match_indexes);
+  if (candidate <= log_.commit_index()) return;
+  // Quorum alone is not enough: only an entry of our own generation commits by counting
+  // replicas; earlier entries commit with it (the Raft paper's figure 8).
+  if (log_.GenerationAt(candidate) != std::optional<Generation>(generation_)) return;
+  const bool first_commit_of_generation =
+      log_.GenerationAt(log_.commit_index()) != std::optional<Generation>(generation_);
+  log_.CommitTo(candidate);
+  if (first_commit_of_generation) StartPendingReadRounds();
+}
+
+}  // namespace cairn::consensus

@@ -1,0 +1,203 @@
+// Replica: the rules common to every role (see replica.h for the design note).
+#include "consensus/replica.h"
+
+#include <fmt/format.h>
+
+#include "base/check.h"
+#include "consensus/quorum.h"
+
+namespace cairn::consensus {
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kFollower: return "follower";
+    case Role::kPreCandidate: return "pre-candidate";
+    case Role::kCandidate: return "candidate";
+    case Role::kLeader: return "leader";
+  }
+  return "unknown";
+}
+
+// Role behaviour is swapped in through this table rather than tested with `if (role == ...)`
+// throughout: each role names its tick and message handlers.
+struct RoleBehaviour {
+  void (Replica::*tick)();
+  void (Replica::*step)(const Message&);
+
+  static const RoleBehaviour& Of(Role role);
+};
+
+const RoleBehaviour& RoleBehaviour::Of(Role role) {
+  static const RoleBehaviour kFollower{&Replica::TickFollower, &Replica::StepFollower};
+  static const RoleBehaviour kCandidate{&Replica::TickFollower, &Replica::StepCandidate};
+  static const RoleBehaviour kLeader{&Replica::TickLeader, &Replica::StepLeader};
+  switch (role) {
+    case Role::kFollower: return kFollower;
+    case Role::kPreCandidate:
+    case Role::kCandidate: return kCandidate;
+    case Role::kLeader: return kLeader;
+  }
+  return kFollower;
+}
+
+Replica::Replica(ReplicaOptions options, RecoveredState recovered)
+    : options_(std::move(options)),
+      random_(options_.random_seed),
+      generation_(recovered.hard_state.generation),
+      voted_for_(recovered.hard_state.voted_for),
+      log_(recovered.snapshot_index, recovered.snapshot_generation, std::move(recovered.entries)),
+      last_persisted_hard_state_(recovered.hard_state),
+      durable_index_(log_.last_index()) {
+  CAIRN_CHECK(options_.id != NodeId(0), "a replica has a non-zero id");
+  CAIRN_CHECK(options_.voters.count(options_.id) == 1, "replica {} is one of the voters",
+              options_.id);
+  CAIRN_CHECK(options_.election_timeout_ticks > options_.heartbeat_interval_ticks,
+              "the election timeout ({} ticks) exceeds the heartbeat interval ({} ticks)",
+              options_.election_timeout_ticks, options_.heartbeat_interval_ticks);
+  CAIRN_CHECK(options_.appends_in_flight_max > 0 && options_.append_entries_max > 0,
+              "pipeline bounds are positive");
+  ResetElectionTimer();
+}
+
+void Replica::CheckNoReadyOutstanding() const {
+  CAIRN_CHECK(!ready_outstanding_,
+              "replica {}: a Ready was taken but not advanced; carry it out and call Advance "
+              "before the next input",
+              options_.id);
+}
+
+std::vector<NodeId> Replica::Peers() const {
+  std::vector<NodeId> peers;
+  for (NodeId voter : options_.voters) {
+    if (voter != options_.id) peers.push_back(voter);
+  }
+  return peers;
+}
+
+void Replica::Send(Message message) {
+  message.from = options_.id;
+  if (message.generation == Generation(0)) message.generation = generation_;
+  ready_.messages.push_back(std::move(message));
+}
+
+void Replica::SetHardState(Generation generation, NodeId voted_for) {
+  CAIRN_CHECK(generation >= generation_, "the generation never goes back ({} < {})", generation,
+              generation_);
+  CAIRN_CHECK(generation > generation_ || voted_for_ == NodeId(0) || voted_for_ == voted_for,
+              "one vote per generation: replica {} voted for {} in {}, not {}", options_.id,
+              voted_for_, generation_, voted_for);
+  generation_ = generation;
+  voted_for_ = voted_for;
+}
+
+void Replica::ResetElectionTimer() {
+  election_elapsed_ = 0;
+  const uint32_t base = options_.election_timeout_ticks;
+  randomized_election_timeout_ = base + static_cast<uint32_t>(random_() % base);
+}
+
+bool Replica::HeardFromLeaderRecently() const {
+  return leader_ != NodeId(0) && election_elapsed_ < options_.election_timeout_ticks;
+}
+
+void Replica::BecomeFollower(Generation generation, NodeId leader) {
+  const bool was_leader = role_ == Role::kLeader;
+  if (generation > generation_) SetHardState(generation, NodeId(0));
+  role_ = Role::kFollower;
+  leader_ = leader;
+  votes_.clear();
+  progress_.clear();
+  recently_active_.clear();
+  transfer_target_ = NodeId(0);
+  heartbeat_elapsed_ = 0;
+  ResetElectionTimer();
+  if (was_leader) {
+    FailPendingReads(Status::NotLeader(fmt::format(
+        "replica {} lost leadership in generation {} before confirming the read", options_.id,
+        generation_)));
+  }
+}
+
+void Replica::Tick() {
+  CheckNoReadyOutstanding();
+  (this->*RoleBehaviour::Of(role_).tick)();
+}
+
+void Replica::Step(const Message& message) {
+  CheckNoReadyOutstanding();
+  // What a peer sends is input, not an invariant: anything misaddressed or from a stranger is
+  // dropped, never trusted.
+  if (message.to != options_.id || options_.voters.count(message.from) == 0 ||
+      message.from == options_.id) {
+    return;
+  }
+  if (message.generation > generation_) {
+    const bool pre_vote_traffic =
+        message.type == MessageType::kPreVote ||
+        (message.type == MessageType::kPreVoteResponse && message.granted);
+    if (pre_vote_traffic) {
+      // Pre-vote never changes anyone's generation: that is its whole point.
+    } else if (message.type == MessageType::kVote && options_.check_quorum && !message.transfer &&
+               HeardFromLeaderRecently()) {
+      // A leader is alive and well: a candidate that could not hear it must not depose it.
+      return;
+    } else {
+      const bool from_leader =
+          message.type == MessageType::kAppend || message.type == MessageType::kHeartbeat;
+      BecomeFollower(message.generation, from_leader ? message.from : NodeId(0));
+    }
+  } else if (message.generation < generation_) {
+    if (message.type == MessageType::kAppend || message.type == MessageType::kHeartbeat) {
+      // A leader of an older generation: answer so that it learns the newer generation and
+      // steps down (with check-quorum it would otherwise hold on to its followers' silence).
+      Send(Message{.type = MessageType::kAppendResponse, .to = message.from, .rejected = true});
+    } else if (message.type == MessageType::kPreVote) {
+      Send(Message{.type = MessageType::kPreVoteResponse, .to = message.from, .granted = false});
+    }
+    return;
+  }
+  if (message.type == MessageType::kPreVote || message.type == MessageType::kVote) {
+    HandleVoteRequest(message);
+    return;
+  }
+  (this->*RoleBehaviour::Of(role_).step)(message);
+}
+
+bool Replica::HasReady() const {
+  return !ready_.messages.empty() || !last_persisted_hard_state_ ||
+         *last_persisted_hard_state_ != HardState{generation_, voted_for_} ||
+         log_.last_index() > durable_index_ || log_.commit_index() > log_.applied_index() ||
+         !reads_ready_.empty() ||
+         std::any_of(reads_awaiting_apply_.begin(), reads_awaiting_apply_.end(),
+                     [&](const ReadState& read) { return read.index <= log_.applied_index(); });
+}
+
+Ready Replica::TakeReady() {
+  CheckNoReadyOutstanding();
+  Ready ready = std::move(ready_);
+  ready_ = Ready();
+  const HardState hard_state{generation_, voted_for_};
+  if (!last_persisted_hard_state_ || *last_persisted_hard_state_ != hard_state) {
+    ready.hard_state = hard_state;
+  }
+  ReplicatedLog::Unpersisted unpersisted = log_.TakeUnpersisted();
+  ready.truncate_after = unpersisted.truncate_after;
+  ready.entries = std::move(unpersisted.entries);
+  ready.committed = log_.TakeCommittedToApply();
+  ReleaseAppliedReads();
+  ready.reads = std::move(reads_ready_);
+  reads_ready_.clear();
+  ready_outstanding_ = true;
+  return ready;
+}
+
+void Replica::Advance() {
+  CAIRN_CHECK(ready_outstanding_, "Advance follows TakeReady");
+  ready_outstanding_ = false;
+  last_persisted_hard_state_ = HardState{generation_, voted_for_};
+  // Everything the Ready asked to persist is durable now, including a truncation.
+  durable_index_ = log_.last_index();
+  if (role_ == Role::kLeader) MaybeCommit();
+}
+
+}  // namespace cairn::consensus

@@ -1,0 +1,216 @@
+// Replica: one member's consensus core, a pure deterministic state machine.
+//
+// Patterns, each with its home in this module:
+//   - Leader and Followers (this class; role behaviour in follower.cc, candidate.cc, leader.cc):
+//     one leader per generation replicates its log to followers; a follower that misses the
+//     leader's heartbeats for a randomized election timeout becomes a (pre-)candidate.
+//   - Generation Clock (generation_ / voted_for_): persisted before a vote is granted or a message
+//     of the generation is sent; every message carries it; older generations are rejected; a
+//     leader that sees a newer one steps down at once.
+//   - HeartBeat (leader.cc, Tick): the leader heartbeats every heartbeat_interval_ticks.
+//   - Quorum (quorum.h) and High-Water Mark (replicated_log.h): the commit index advances when a
+//     majority holds an entry of the leader's own generation.
+//   - Request Pipeline (progress.h): several appends in flight per follower, bounded.
+//   - Follower Reads and linearizable reads by read index (read_index.cc).
+// Plus pre-vote and check-quorum (a partitioned node cannot depose a healthy leader when it returns;
+// a leader that cannot reach a majority steps down) and leadership transfer.
+//
+// ## Inputs and output
+// Inputs: Tick(), Step(message), Propose(payload), ReadIndex(read_id), TransferLeadership(target).
+// Output: TakeReady() returns one Ready batch. The shell carries a Ready out completely, in the
+// order its fields are listed, then calls Advance(); no other input may arrive in between (a
+// broken promise crashes). The core never touches a socket, file, thread or clock, and its only
+// randomness (election timeouts) comes from a generator seeded through ReplicaOptions.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "base/strong_types.h"
+#include "consensus/message.h"
+#include "consensus/progress.h"
+#include "consensus/replicated_log.h"
+
+namespace cairn::consensus {
+
+enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+std::string_view RoleName(Role role);
+
+struct ReplicaOptions {
+  NodeId id;
+  std::set<NodeId> voters;
+  // Ticks between leader heartbeats, and the base election timeout: a follower waits a random
+  // number of ticks in [election_timeout_ticks, 2 * election_timeout_ticks) before campaigning.
+  uint32_t heartbeat_interval_ticks = 1;
+  uint32_t election_timeout_ticks = 10;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  // Request Pipeline bounds: entries and payload bytes per append message, appends in flight.
+  uint64_t append_entries_max = 256;
+  uint64_t append_bytes_max = 1ull << 20;
+  uint32_t appends_in_flight_max = 8;
+  // Reads waiting for confirmation or for the apply index; ReadIndex beyond it returns Busy.
+  uint32_t reads_pending_max = 10'000;
+  uint64_t random_seed = 1;
+};
+
+// The durable part of the Generation Clock, persisted before anything that depends on it.
+struct HardState {
+  Generation generation;
+  NodeId voted_for;
+  bool operator==(const HardState&) const = default;
+};
+
+// A read that may now be served: once the entries up to `index` are applied, a read of the state
+// machine is linearizable. `status` is not OK when the read could not be confirmed (no leader,
+// leadership lost): the client should retry.
+struct ReadState {
+  uint64_t read_id = 0;
+  LogIndex index;
+  Status status;
+};
+
+// One output batch. Carry it out in this order:
+struct Ready {
+  // 1. Persist the generation and vote, if set.
+  std::optional<HardState> hard_state;
+  // 2. Persist the log: truncate after `truncate_after` if set, then append `entries`; make both
+  //    durable (fdatasync) before step 3.
+  std::optional<LogIndex> truncate_after;
+  std::vector<wal::Entry> entries;
+  // 3. Send the messages (they may depend on 1 and 2: a vote, an append acknowledgement).
+  std::vector<Message> messages;
+  // 4. Apply the committed entries, in order.
+  std::vector<wal::Entry> committed;
+  // 5. Serve these reads (their indexes are at or below what step 4 applied).
+  std::vector<ReadState> reads;
+
+  bool empty() const {
+    return !hard_state && !truncate_after && entries.empty() && messages.empty() &&
+           committed.empty() && reads.empty();
+  }
+};
+
+// What a recovering replica starts from (read by the shell from its data directory).
+struct RecoveredState {
+  HardState hard_state;
+  LogIndex snapshot_index;
+  Generation snapshot_generation;
+  std::vector<wal::Entry> entries;  // The durable log after the snapshot.
+};
+
+class Replica {
+ public:
+  Replica(ReplicaOptions options, RecoveredState recovered);
+
+  void Tick();
+  void Step(const Message& message);
+  // Appends a command (leader only). Returns its index, or an error naming the known leader.
+  Result<LogIndex> Propose(std::string payload);
+  // Asks for a linearizable read; its ReadState comes in a later Ready.
+  Status ReadIndex(uint64_t read_id);
+  // Hands leadership to `target` (leader only); proposals are refused while it is under way.
+  Status TransferLeadership(NodeId target);
+
+  bool HasReady() const;
+  Ready TakeReady();
+  void Advance();
+
+  // Observers (for the shell, tests and the simulator's invariant checker).
+  NodeId id() const { return options_.id; }
+  Role role() const { return role_; }
+  Generation generation() const { return generation_; }
+  NodeId voted_for() const { return voted_for_; }
+  NodeId leader() const { return leader_; }
+  const ReplicatedLog& log() const { return log_; }
+  const std::set<NodeId>& voters() const { return options_.voters; }
+  const std::map<NodeId, Progress>& progress() const { return progress_; }
+
+ private:
+  friend struct RoleBehaviour;
+
+  // replica.cc: common rules.
+  void CheckNoReadyOutstanding() const;
+  void Send(Message message);
+  void BecomeFollower(Generation generation, NodeId leader);
+  void BecomePreCandidate();
+  void BecomeCandidate(bool transfer);
+  void BecomeLeader();
+  void ResetElectionTimer();
+  bool ElectionTimedOut() const { return election_elapsed_ >= randomized_election_timeout_; }
+  bool HeardFromLeaderRecently() const;
+  void SetHardState(Generation generation, NodeId voted_for);
+  std::vector<NodeId> Peers() const;
+
+  // follower.cc / candidate.cc / leader.cc: role behaviour, swapped in through `behaviour_`.
+  void TickFollower();
+  void TickLeader();
+  void StepFollower(const Message& message);
+  void StepCandidate(const Message& message);
+  void StepLeader(const Message& message);
+
+  // candidate.cc: elections.
+  void Campaign(bool pre_vote, bool transfer);
+  void HandleVoteRequest(const Message& message);
+
+  // follower.cc: replication as a follower.
+  void HandleAppend(const Message& message);
+  void HandleHeartbeat(const Message& message);
+
+  // leader.cc: replication as a leader.
+  void SendAppend(NodeId peer, bool send_empty_if_nothing_new);
+  void BroadcastAppend();
+  void BroadcastHeartbeat(uint64_t read_round);
+  void HandleAppendResponse(const Message& message);
+  void MaybeCommit();
+
+  // read_index.cc: reads.
+  void HandleReadIndexRequest(NodeId requester, uint64_t read_id);
+  void StartPendingReadRounds();
+  void HandleReadAcknowledgement(NodeId from, uint64_t read_round);
+  void ReleaseAppliedReads();
+  void FailPendingReads(const Status& status);
+
+  ReplicaOptions options_;
+  std::mt19937_64 random_;
+  Role role_ = Role::kFollower;
+  Generation generation_;
+  NodeId voted_for_;
+  NodeId leader_;
+  ReplicatedLog log_;
+  std::map<NodeId, bool> votes_;
+  std::map<NodeId, Progress> progress_;  // Leader only: one per peer.
+  std::set<NodeId> recently_active_;     // Leader only: peers heard from since the last check.
+  uint32_t election_elapsed_ = 0;
+  uint32_t heartbeat_elapsed_ = 0;
+  uint32_t randomized_election_timeout_ = 0;
+  NodeId transfer_target_;               // Leader only: a leadership transfer under way.
+  uint32_t transfer_elapsed_ = 0;
+
+  // Reads (read_index.cc).
+  struct PendingRead {
+    uint64_t read_id;
+    NodeId requester;       // Ourselves, or the follower that asked.
+    LogIndex index;         // The commit index when the read arrived.
+    uint64_t read_round;    // The heartbeat round that must be acknowledged by a majority.
+  };
+  uint64_t read_round_ = 0;
+  std::vector<PendingRead> reads_awaiting_round_;     // Leader: before a round confirms them.
+  std::map<NodeId, uint64_t> read_round_acknowledged_;  // Leader: highest round each peer acked.
+  std::vector<ReadState> reads_awaiting_apply_;       // Confirmed; served once applied.
+  std::vector<ReadState> reads_ready_;
+
+  // The output being accumulated.
+  Ready ready_;
+  std::optional<HardState> last_persisted_hard_state_;
+  bool ready_outstanding_ = false;
+  LogIndex durable_index_;  // The highest index of this replica's own log known durable.
+};
+
+}  // namespace cairn::consensus
