@@ -14,6 +14,16 @@
 
 #include <string>
 
+namespace cairn {
+
+// Called instead of abort() when a check fails, if set. It must not return: the deterministic
+// simulator installs one that throws, so that a broken invariant fails one seed (and prints its
+// replay command) instead of killing the run. Production code never sets it.
+using CheckFailureHandler = void (*)(const std::string& message);
+void SetCheckFailureHandler(CheckFailureHandler handler);
+
+}  // namespace cairn
+
 namespace cairn::internal {
 
 [[noreturn]] void CheckFailed(const char* expression, const char* file, int line,

@@ -67,7 +67,8 @@ void Replica::HandleVoteRequest(const Message& message) {
   const bool leader_alive = options_.check_quorum && !message.transfer && HeardFromLeaderRecently();
   const bool can_vote =
       pre_vote ? message.generation > generation_
-               : voted_for_ == message.from || (voted_for_ == NodeId(0) && leader_ == NodeId(0));
+               : voted_for_ == message.from || (voted_for_ == NodeId(0) && leader_ == NodeId(0)) ||
+                     options_.planted_bug == PlantedBug::kDoubleVote;
   const bool up_to_date = log_.IsUpToDate(message.log_index, message.log_generation);
   const MessageType response_type =
       pre_vote ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
@@ -76,6 +77,7 @@ void Replica::HandleVoteRequest(const Message& message) {
     return;
   }
   if (!pre_vote) {
+    if (options_.planted_bug == PlantedBug::kDoubleVote) voted_for_ = NodeId(0);  // Forget it.
     SetHardState(generation_, message.from);
     ResetElectionTimer();
   }

@@ -72,7 +72,10 @@ void Replica::HandleAppend(const Message& message) {
                  .match_index = log_.commit_index()});
     return;
   }
-  if (log_.Matches(message.log_index, message.log_generation)) {
+  const bool matches = options_.planted_bug == PlantedBug::kSkipLogMatching
+                           ? message.log_index <= log_.last_index()
+                           : log_.Matches(message.log_index, message.log_generation);
+  if (matches) {
     for (const wal::Entry& entry : message.entries) {
       // An entry that contradicts a committed one can only come from a broken peer: drop it.
       if (entry.index <= log_.commit_index() &&

@@ -65,8 +65,16 @@ void Replica::StepLeader(const Message& message) {
       recently_active_.insert(message.from);
       auto found = progress_.find(message.from);
       if (found != progress_.end()) {
-        found->second.probe_sent = false;  // The follower is reachable: probe again if needed.
-        if (found->second.match < log_.last_index()) SendAppend(message.from, true);
+        Progress& progress = found->second;
+        // The follower is reachable. Appends or their answers may have been lost: let one more
+        // message go (a lost probe is resent; a full pipeline frees its oldest slot), so that
+        // replication never stalls on a message that will never be answered.
+        progress.probe_sent = false;
+        if (progress.state == Progress::State::kReplicate &&
+            progress.in_flight.size() >= options_.appends_in_flight_max) {
+          progress.in_flight.pop_front();
+        }
+        if (progress.match < log_.last_index()) SendAppend(message.from, true);
       }
       HandleReadAcknowledgement(message.from, message.read_round);
       return;
@@ -219,11 +227,15 @@ void Replica::MaybeCommit() {
   if (role_ != Role::kLeader) return;
   std::map<NodeId, LogIndex> match_indexes = {{options_.id, durable_index_}};
   for (const auto& [peer, progress] : progress_) match_indexes[peer] = progress.match;
-  const LogIndex candidate = CommittedIndex(options_.voters, match_indexes);
+  LogIndex candidate = CommittedIndex(options_.voters, match_indexes);
+  if (options_.planted_bug == PlantedBug::kCommitOnMinority) candidate = durable_index_;
   if (candidate <= log_.commit_index()) return;
   // Quorum alone is not enough: only an entry of our own generation commits by counting
   // replicas; earlier entries commit with it (the Raft paper's figure 8).
-  if (log_.GenerationAt(candidate) != std::optional<Generation>(generation_)) return;
+  if (log_.GenerationAt(candidate) != std::optional<Generation>(generation_) &&
+      options_.planted_bug != PlantedBug::kCommitOldGeneration) {
+    return;
+  }
   const bool first_commit_of_generation =
       log_.GenerationAt(log_.commit_index()) != std::optional<Generation>(generation_);
   log_.CommitTo(candidate);

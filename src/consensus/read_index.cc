@@ -35,6 +35,18 @@ Status Replica::ReadIndex(uint64_t read_id) {
 }
 
 void Replica::HandleReadIndexRequest(NodeId requester, uint64_t read_id) {
+  if (options_.planted_bug == PlantedBug::kReadWithoutHeartbeat) {
+    // The bug: trust our own belief that we lead, and answer at once.
+    if (requester == options_.id) {
+      reads_awaiting_apply_.push_back(ReadState{read_id, log_.commit_index(), Status()});
+    } else {
+      Send(Message{.type = MessageType::kReadIndexResponse,
+                   .to = requester,
+                   .log_index = log_.commit_index(),
+                   .read_id = read_id});
+    }
+    return;
+  }
   reads_awaiting_round_.push_back(PendingRead{read_id, requester, log_.commit_index(), 0});
   const bool committed_in_generation =
       log_.GenerationAt(log_.commit_index()) == std::optional<Generation>(generation_);

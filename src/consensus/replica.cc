@@ -167,6 +167,8 @@ bool Replica::HasReady() const {
   return !ready_.messages.empty() || !last_persisted_hard_state_ ||
          *last_persisted_hard_state_ != HardState{generation_, voted_for_} ||
          log_.last_index() > durable_index_ || log_.commit_index() > log_.applied_index() ||
+         (options_.planted_bug == PlantedBug::kApplyAboveHighWaterMark &&
+          log_.last_index() > log_.applied_index()) ||
          !reads_ready_.empty() ||
          std::any_of(reads_awaiting_apply_.begin(), reads_awaiting_apply_.end(),
                      [&](const ReadState& read) { return read.index <= log_.applied_index(); });
@@ -183,7 +185,11 @@ Ready Replica::TakeReady() {
   ReplicatedLog::Unpersisted unpersisted = log_.TakeUnpersisted();
   ready.truncate_after = unpersisted.truncate_after;
   ready.entries = std::move(unpersisted.entries);
-  ready.committed = log_.TakeCommittedToApply();
+  // Nothing above the High-Water Mark is applied (unless the simulator planted that bug).
+  const LogIndex apply_through = options_.planted_bug == PlantedBug::kApplyAboveHighWaterMark
+                                     ? log_.last_index()
+                                     : log_.commit_index();
+  ready.committed = log_.TakeToApply(apply_through);
   ReleaseAppliedReads();
   ready.reads = std::move(reads_ready_);
   reads_ready_.clear();

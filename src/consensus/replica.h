@@ -34,6 +34,7 @@
 #include "base/status.h"
 #include "base/strong_types.h"
 #include "consensus/message.h"
+#include "consensus/planted_bugs.h"
 #include "consensus/progress.h"
 #include "consensus/replicated_log.h"
 
@@ -58,6 +59,8 @@ struct ReplicaOptions {
   // Reads waiting for confirmation or for the apply index; ReadIndex beyond it returns Busy.
   uint32_t reads_pending_max = 10'000;
   uint64_t random_seed = 1;
+  // Simulator only: a deliberate bug (planted_bugs.h).
+  PlantedBug planted_bug = PlantedBug::kNone;
 };
 
 // The durable part of the Generation Clock, persisted before anything that depends on it.

@@ -129,13 +129,13 @@ void ReplicatedLog::CommitTo(LogIndex index) {
   commit_index_ = index;
 }
 
-std::vector<wal::Entry> ReplicatedLog::TakeCommittedToApply() {
-  std::vector<wal::Entry> committed;
-  for (LogIndex index = applied_index_.next(); index <= commit_index_; index = index.next()) {
-    committed.push_back(At(index));
+std::vector<wal::Entry> ReplicatedLog::TakeToApply(LogIndex through) {
+  std::vector<wal::Entry> entries;
+  for (LogIndex index = applied_index_.next(); index <= through; index = index.next()) {
+    entries.push_back(At(index));
   }
-  applied_index_ = commit_index_;
-  return committed;
+  applied_index_ = std::max(applied_index_, through);
+  return entries;
 }
 
 }  // namespace cairn::consensus

@@ -67,8 +67,9 @@ class ReplicatedLog {
   LogIndex commit_index() const { return commit_index_; }
   void CommitTo(LogIndex index);
   LogIndex applied_index() const { return applied_index_; }
-  // Committed entries not yet handed out for applying; marks them handed out.
-  std::vector<wal::Entry> TakeCommittedToApply();
+  // Entries up to `through` (normally the commit index) not yet handed out for applying; marks
+  // them handed out.
+  std::vector<wal::Entry> TakeToApply(LogIndex through);
 
  private:
   LogIndex snapshot_index_;

@@ -47,10 +47,10 @@ TEST(ReplicatedLog, HighWaterMarkOnlyMovesForwardAndBoundsApply) {
   log.CommitTo(LogIndex(2));
   log.CommitTo(LogIndex(1));
   EXPECT_EQ(LogIndex(2), log.commit_index());
-  auto applied = log.TakeCommittedToApply();
+  auto applied = log.TakeToApply(log.commit_index());
   ASSERT_EQ(2u, applied.size());
   EXPECT_EQ(LogIndex(2), log.applied_index());
-  EXPECT_TRUE(log.TakeCommittedToApply().empty());
+  EXPECT_TRUE(log.TakeToApply(log.commit_index()).empty());
 }
 
 TEST(ReplicatedLogDeathTest, CommittedEntriesAreNeverTruncated) {

@@ -67,6 +67,8 @@ class SimFileSystem final : public FileSystem {
   // append writes a random prefix, a sync or rename may or may not happen), and every call after
   // it fails with IoError until Crash() restarts the process.
   void SetCrashPoint(uint64_t operations);
+  // Cancels a crash point that has not been reached.
+  void ClearCrashPoint() { crash_at_operation_.reset(); }
   // Simulated power loss and restart: what was not durable is lost (see the design note).
   // Open handles from before the crash fail on every later call.
   void Crash(TearMode tear);
