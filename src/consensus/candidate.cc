@@ -24,6 +24,7 @@ void Replica::BecomePreCandidate() {
   // cluster by bumping the generation on every timeout.
   role_ = Role::kPreCandidate;
   leader_ = NodeId(0);
+  FailForwardedReads();
   votes_ = {{options_.id, true}};
   ResetElectionTimer();
   if (TallyVotes(options_.voters, votes_) == VoteResult::kWon) {
@@ -45,6 +46,7 @@ void Replica::BecomeCandidate(bool transfer) {
   SetHardState(generation_.next(), options_.id);
   role_ = Role::kCandidate;
   leader_ = NodeId(0);
+  FailForwardedReads();
   votes_ = {{options_.id, true}};
   ResetElectionTimer();
   if (TallyVotes(options_.voters, votes_) == VoteResult::kWon) {
@@ -94,6 +96,12 @@ void Replica::StepCandidate(const Message& message) {
       const bool expected = (role_ == Role::kPreCandidate) ==
                             (message.type == MessageType::kPreVoteResponse);
       if (!expected) return;  // An answer to an earlier campaign.
+      // A pre-vote grant names the generation it was for; a late one for an earlier pre-campaign
+      // must not count towards this one.
+      if (message.type == MessageType::kPreVoteResponse && message.granted &&
+          message.generation != generation_.next()) {
+        return;
+      }
       votes_[message.from] = message.granted;
       switch (TallyVotes(options_.voters, votes_)) {
         case VoteResult::kWon:
@@ -111,8 +119,15 @@ void Replica::StepCandidate(const Message& message) {
       }
       return;
     }
+    case MessageType::kReadIndex:
+      Send(Message{.type = MessageType::kReadIndexResponse,
+                   .to = message.from,
+                   .rejected = true,
+                   .read_id = message.read_id});
+      return;
     case MessageType::kAppend:
     case MessageType::kHeartbeat:
+    case MessageType::kSnapshot:
       // Someone won this generation: follow it.
       BecomeFollower(generation_, message.from);
       StepFollower(message);

@@ -18,12 +18,20 @@ void Replica::StepFollower(const Message& message) {
       election_elapsed_ = 0;
       HandleHeartbeat(message);
       return;
+    case MessageType::kSnapshot:
+      leader_ = message.from;
+      election_elapsed_ = 0;
+      HandleSnapshotChunk(message);
+      return;
     case MessageType::kTimeoutNow:
       // Our leader hands over: campaign at once, skipping pre-vote, flagged as a transfer so that
       // the others vote although they heard from the leader recently.
       if (message.from == leader_) Campaign(/*pre_vote=*/false, /*transfer=*/true);
       return;
     case MessageType::kReadIndexResponse:
+      if (message.from != forwarded_reads_leader_ || forwarded_reads_.erase(message.read_id) == 0) {
+        return;  // Not a read we are waiting for (failed already, or never asked).
+      }
       if (message.rejected) {
         reads_ready_.push_back(ReadState{
             message.read_id, LogIndex(0),
@@ -47,6 +55,7 @@ namespace {
 
 // A leader's append is peer input: check its shape before it touches the log.
 bool AppendIsWellFormed(const Message& message) {
+  // (Step already dropped values near the top of the number range, so next() cannot overflow.)
   LogIndex expected = message.log_index.next();
   Generation previous = message.log_generation;
   for (const wal::Entry& entry : message.entries) {

@@ -70,6 +70,7 @@ void Replica::StepLeader(const Message& message) {
         // message go (a lost probe is resent; a full pipeline frees its oldest slot), so that
         // replication never stalls on a message that will never be answered.
         progress.probe_sent = false;
+        progress.snapshot_chunk_sent = false;
         if (progress.state == Progress::State::kReplicate &&
             progress.in_flight.size() >= options_.appends_in_flight_max) {
           progress.in_flight.pop_front();
@@ -81,6 +82,10 @@ void Replica::StepLeader(const Message& message) {
     }
     case MessageType::kReadIndex:
       HandleReadIndexRequest(message.from, message.read_id);
+      return;
+    case MessageType::kSnapshotResponse:
+      recently_active_.insert(message.from);
+      HandleSnapshotResponse(message);
       return;
     default:
       return;
@@ -124,13 +129,17 @@ Status Replica::TransferLeadership(NodeId target) {
 
 void Replica::SendAppend(NodeId peer, bool send_empty_if_nothing_new) {
   Progress& progress = progress_.at(peer);
-  if (!progress.CanSend(options_.appends_in_flight_max)) return;
   const LogIndex previous = progress.next.prev();
+  if (progress.state == Progress::State::kSnapshot || previous < log_.snapshot_index()) {
+    // The follower needs entries that the log no longer holds: send the snapshot instead.
+    SendSnapshotChunk(peer);
+    return;
+  }
+  if (!progress.CanSend(options_.appends_in_flight_max)) return;
   const std::optional<Generation> previous_generation = log_.GenerationAt(previous);
   CAIRN_CHECK(previous_generation.has_value(),
-              "the leader holds the entry before {} for follower {} (snapshot transfer is not "
-              "built yet, and the core never compacts its log)",
-              progress.next, peer);
+              "the leader holds the entry before {} for follower {} (snapshot at {})",
+              progress.next, peer, log_.snapshot_index());
   std::vector<wal::Entry> entries;
   if (progress.next <= log_.last_index()) {
     const LogIndex last =
@@ -156,7 +165,7 @@ void Replica::SendAppend(NodeId peer, bool send_empty_if_nothing_new) {
 void Replica::BroadcastAppend() {
   for (NodeId peer : Peers()) {
     Progress& progress = progress_.at(peer);
-    if (progress.state == Progress::State::kProbe) {
+    if (progress.state != Progress::State::kReplicate) {
       SendAppend(peer, true);
       continue;
     }
@@ -186,6 +195,9 @@ void Replica::HandleAppendResponse(const Message& message) {
   Progress& progress = found->second;
   if (message.rejected) {
     if (message.log_index < progress.match) return;  // An answer to an old probe.
+    if (progress.state == Progress::State::kSnapshot) return;  // About appends sent before it.
+    // A rejection of an index we never sent comes from a broken peer: ignore it.
+    if (message.log_index >= progress.next || message.log_index > log_.last_index()) return;
     if (progress.state == Progress::State::kProbe && message.log_index != progress.next.prev()) {
       return;  // Not the probe we are waiting for.
     }
@@ -206,8 +218,8 @@ void Replica::HandleAppendResponse(const Message& message) {
   if (message.match_index > log_.last_index()) return;  // Claims entries we never sent.
   if (message.match_index > progress.match) progress.match = message.match_index;
   progress.Acknowledge(message.match_index);
-  if (progress.state == Progress::State::kProbe) {
-    progress.BecomeReplicate();
+  if (progress.state != Progress::State::kReplicate) {
+    progress.BecomeReplicate();  // From probing, or after the snapshot was installed.
   } else if (progress.next <= progress.match) {
     progress.next = progress.match.next();
   }

@@ -15,6 +15,8 @@ std::string_view MessageTypeName(MessageType type) {
     case MessageType::kTimeoutNow: return "TimeoutNow";
     case MessageType::kReadIndex: return "ReadIndex";
     case MessageType::kReadIndexResponse: return "ReadIndexResponse";
+    case MessageType::kSnapshot: return "Snapshot";
+    case MessageType::kSnapshotResponse: return "SnapshotResponse";
   }
   return "Unknown";
 }

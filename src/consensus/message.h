@@ -32,6 +32,8 @@ enum class MessageType : uint8_t {
   kTimeoutNow,         // Leadership transfer: "start an election now, skipping pre-vote".
   kReadIndex,          // Follower read: a follower asks the leader for a read index.
   kReadIndexResponse,
+  kSnapshot,           // Low-Water Mark: one chunk of the leader's snapshot for a lagging follower.
+  kSnapshotResponse,   // Chunk received (or rejected: start again from offset 0).
 };
 
 std::string_view MessageTypeName(MessageType type);
@@ -69,6 +71,13 @@ struct Message {
   // kReadIndex, kReadIndexResponse: the follower's request id; response: the read index, or
   // rejected when the receiver is not (or no longer) the leader.
   uint64_t read_id = 0;
+
+  // kSnapshot: the snapshot's position is (log_index, log_generation); `snapshot_offset` is where
+  // `snapshot_chunk` starts in its data and `snapshot_done` marks the last chunk.
+  // kSnapshotResponse: `snapshot_offset` is how many bytes the follower now holds.
+  uint64_t snapshot_offset = 0;
+  std::string snapshot_chunk{};
+  bool snapshot_done = false;
 };
 
 }  // namespace cairn::consensus

@@ -14,7 +14,7 @@
 namespace cairn::consensus {
 
 struct Progress {
-  enum class State : uint8_t { kProbe, kReplicate };
+  enum class State : uint8_t { kProbe, kReplicate, kSnapshot };
 
   State state = State::kProbe;
   LogIndex match;  // The follower's log matches the leader's up to here.
@@ -23,9 +23,27 @@ struct Progress {
   bool probe_sent = false;
   // kReplicate: last index of each append in flight, oldest first.
   std::deque<LogIndex> in_flight;
+  // kSnapshot: the snapshot being sent, how many bytes the follower confirmed, whether a chunk
+  // is awaiting its answer. One chunk at a time.
+  LogIndex snapshot_index;
+  uint64_t snapshot_offset = 0;
+  bool snapshot_chunk_sent = false;
 
   bool CanSend(uint32_t appends_in_flight_max) const {
-    return state == State::kProbe ? !probe_sent : in_flight.size() < appends_in_flight_max;
+    switch (state) {
+      case State::kProbe: return !probe_sent;
+      case State::kReplicate: return in_flight.size() < appends_in_flight_max;
+      case State::kSnapshot: return !snapshot_chunk_sent;
+    }
+    return false;
+  }
+  void BecomeSnapshot(LogIndex index) {
+    state = State::kSnapshot;
+    snapshot_index = index;
+    snapshot_offset = 0;
+    snapshot_chunk_sent = false;
+    probe_sent = false;
+    in_flight.clear();
   }
   // An acknowledgement up to `index` frees the appends it covers.
   void Acknowledge(LogIndex index) {

@@ -30,11 +30,34 @@ Status Replica::ReadIndex(uint64_t read_id) {
     return Status::NotLeader(fmt::format("replica {} knows no leader to confirm a read",
                                          options_.id));
   }
+  if (leader_ != forwarded_reads_leader_) FailForwardedReads();
+  forwarded_reads_leader_ = leader_;
+  forwarded_reads_.insert(read_id);
   Send(Message{.type = MessageType::kReadIndex, .to = leader_, .read_id = read_id});
   return Status::Ok();
 }
 
+void Replica::FailForwardedReads() {
+  // The leader we asked is gone (or we are no longer its follower): its answer may never come.
+  for (uint64_t read_id : forwarded_reads_) {
+    reads_ready_.push_back(ReadState{
+        read_id, LogIndex(0),
+        Status::NotLeader(fmt::format("the leader {} that replica {} asked to confirm the read "
+                                      "is no longer its leader",
+                                      forwarded_reads_leader_, options_.id))});
+  }
+  forwarded_reads_.clear();
+  forwarded_reads_leader_ = NodeId(0);
+}
+
 void Replica::HandleReadIndexRequest(NodeId requester, uint64_t read_id) {
+  if (requester != options_.id && reads_awaiting_round_.size() >= options_.reads_pending_max) {
+    Send(Message{.type = MessageType::kReadIndexResponse,
+                 .to = requester,
+                 .rejected = true,
+                 .read_id = read_id});
+    return;
+  }
   if (options_.planted_bug == PlantedBug::kReadWithoutHeartbeat) {
     // The bug: trust our own belief that we lead, and answer at once.
     if (requester == options_.id) {

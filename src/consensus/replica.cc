@@ -46,6 +46,7 @@ Replica::Replica(ReplicaOptions options, RecoveredState recovered)
       generation_(recovered.hard_state.generation),
       voted_for_(recovered.hard_state.voted_for),
       log_(recovered.snapshot_index, recovered.snapshot_generation, std::move(recovered.entries)),
+      snapshot_data_(std::move(recovered.snapshot_data)),
       last_persisted_hard_state_(recovered.hard_state),
       durable_index_(log_.last_index()) {
   CAIRN_CHECK(options_.id != NodeId(0), "a replica has a non-zero id");
@@ -116,6 +117,21 @@ void Replica::BecomeFollower(Generation generation, NodeId leader) {
         "replica {} lost leadership in generation {} before confirming the read", options_.id,
         generation_)));
   }
+  if (leader != forwarded_reads_leader_) FailForwardedReads();
+}
+
+bool Replica::HasPlausibleNumbers(const Message& message) {
+  // Generations and indexes grow by one at a time and never come near 2^62 in practice; a larger
+  // value comes from a broken or hostile peer, and adopting it would make `next()` overflow later
+  // (a maximal generation would be persisted and crash every member at its next election).
+  constexpr uint64_t kPlausibleMax = uint64_t{1} << 62;
+  for (uint64_t value : {message.generation.value(), message.log_index.value(),
+                         message.log_generation.value(), message.commit_index.value(),
+                         message.match_index.value(), message.hint_index.value(),
+                         message.hint_generation.value()}) {
+    if (value >= kPlausibleMax) return false;
+  }
+  return message.entries.size() < kPlausibleMax;
 }
 
 void Replica::Tick() {
@@ -128,7 +144,7 @@ void Replica::Step(const Message& message) {
   // What a peer sends is input, not an invariant: anything misaddressed or from a stranger is
   // dropped, never trusted.
   if (message.to != options_.id || options_.voters.count(message.from) == 0 ||
-      message.from == options_.id) {
+      message.from == options_.id || !HasPlausibleNumbers(message)) {
     return;
   }
   if (message.generation > generation_) {
@@ -142,12 +158,14 @@ void Replica::Step(const Message& message) {
       // A leader is alive and well: a candidate that could not hear it must not depose it.
       return;
     } else {
-      const bool from_leader =
-          message.type == MessageType::kAppend || message.type == MessageType::kHeartbeat;
+      const bool from_leader = message.type == MessageType::kAppend ||
+                               message.type == MessageType::kHeartbeat ||
+                               message.type == MessageType::kSnapshot;
       BecomeFollower(message.generation, from_leader ? message.from : NodeId(0));
     }
   } else if (message.generation < generation_) {
-    if (message.type == MessageType::kAppend || message.type == MessageType::kHeartbeat) {
+    if (message.type == MessageType::kAppend || message.type == MessageType::kHeartbeat ||
+        message.type == MessageType::kSnapshot) {
       // A leader of an older generation: answer so that it learns the newer generation and
       // steps down (with check-quorum it would otherwise hold on to its followers' silence).
       Send(Message{.type = MessageType::kAppendResponse, .to = message.from, .rejected = true});
@@ -164,9 +182,10 @@ void Replica::Step(const Message& message) {
 }
 
 bool Replica::HasReady() const {
-  return !ready_.messages.empty() || !last_persisted_hard_state_ ||
+  return !ready_.messages.empty() || snapshot_to_install_.has_value() ||
+         !last_persisted_hard_state_ ||
          *last_persisted_hard_state_ != HardState{generation_, voted_for_} ||
-         log_.last_index() > durable_index_ || log_.commit_index() > log_.applied_index() ||
+         log_.HasUnpersisted() || log_.commit_index() > log_.applied_index() ||
          (options_.planted_bug == PlantedBug::kApplyAboveHighWaterMark &&
           log_.last_index() > log_.applied_index()) ||
          !reads_ready_.empty() ||
@@ -182,6 +201,8 @@ Ready Replica::TakeReady() {
   if (!last_persisted_hard_state_ || *last_persisted_hard_state_ != hard_state) {
     ready.hard_state = hard_state;
   }
+  ready.snapshot = std::move(snapshot_to_install_);
+  snapshot_to_install_.reset();
   ReplicatedLog::Unpersisted unpersisted = log_.TakeUnpersisted();
   ready.truncate_after = unpersisted.truncate_after;
   ready.entries = std::move(unpersisted.entries);

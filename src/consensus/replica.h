@@ -58,6 +58,9 @@ struct ReplicaOptions {
   uint32_t appends_in_flight_max = 8;
   // Reads waiting for confirmation or for the apply index; ReadIndex beyond it returns Busy.
   uint32_t reads_pending_max = 10'000;
+  // Snapshots travel in chunks of this size; a follower refuses one larger than the maximum.
+  uint64_t snapshot_chunk_bytes = 64u << 10;
+  uint64_t snapshot_bytes_max = 8ull << 30;
   uint64_t random_seed = 1;
   // Simulator only: a deliberate bug (planted_bugs.h).
   PlantedBug planted_bug = PlantedBug::kNone;
@@ -79,10 +82,20 @@ struct ReadState {
   Status status;
 };
 
+// A snapshot of the state machine: its data covers the log up to `index` (of `generation`).
+struct Snapshot {
+  LogIndex index;
+  Generation generation;
+  std::string data;
+};
+
 // One output batch. Carry it out in this order:
 struct Ready {
   // 1. Persist the generation and vote, if set.
   std::optional<HardState> hard_state;
+  // 1b. Install a snapshot received from the leader, if set: persist it, restart the log right
+  //     after it (the log held nothing the snapshot needs), and load it into the state machine.
+  std::optional<Snapshot> snapshot;
   // 2. Persist the log: truncate after `truncate_after` if set, then append `entries`; make both
   //    durable (fdatasync) before step 3.
   std::optional<LogIndex> truncate_after;
@@ -95,7 +108,7 @@ struct Ready {
   std::vector<ReadState> reads;
 
   bool empty() const {
-    return !hard_state && !truncate_after && entries.empty() && messages.empty() &&
+    return !hard_state && !snapshot && !truncate_after && entries.empty() && messages.empty() &&
            committed.empty() && reads.empty();
   }
 };
@@ -105,6 +118,7 @@ struct RecoveredState {
   HardState hard_state;
   LogIndex snapshot_index;
   Generation snapshot_generation;
+  std::string snapshot_data;        // Sent to followers that need what the snapshot covers.
   std::vector<wal::Entry> entries;  // The durable log after the snapshot.
 };
 
@@ -120,6 +134,10 @@ class Replica {
   Status ReadIndex(uint64_t read_id);
   // Hands leadership to `target` (leader only); proposals are refused while it is under way.
   Status TransferLeadership(NodeId target);
+  // Low-Water Mark: the shell took a snapshot of the state machine at `index` (at or below the
+  // applied index) and made it durable; entries up to `index` leave memory. The data is kept to
+  // send to followers that fall behind the compacted log.
+  Status CompactLog(LogIndex index, std::string data);
 
   bool HasReady() const;
   Ready TakeReady();
@@ -139,6 +157,7 @@ class Replica {
   friend struct RoleBehaviour;
 
   // replica.cc: common rules.
+  static bool HasPlausibleNumbers(const Message& message);
   void CheckNoReadyOutstanding() const;
   void Send(Message message);
   void BecomeFollower(Generation generation, NodeId leader);
@@ -173,12 +192,18 @@ class Replica {
   void HandleAppendResponse(const Message& message);
   void MaybeCommit();
 
+  // snapshot.cc: sending and receiving snapshots.
+  void SendSnapshotChunk(NodeId peer);
+  void HandleSnapshotResponse(const Message& message);
+  void HandleSnapshotChunk(const Message& message);
+
   // read_index.cc: reads.
   void HandleReadIndexRequest(NodeId requester, uint64_t read_id);
   void StartPendingReadRounds();
   void HandleReadAcknowledgement(NodeId from, uint64_t read_round);
   void ReleaseAppliedReads();
   void FailPendingReads(const Status& status);
+  void FailForwardedReads();
 
   ReplicaOptions options_;
   std::mt19937_64 random_;
@@ -207,10 +232,23 @@ class Replica {
   std::vector<PendingRead> reads_awaiting_round_;     // Leader: before a round confirms them.
   std::map<NodeId, uint64_t> read_round_acknowledged_;  // Leader: highest round each peer acked.
   std::vector<ReadState> reads_awaiting_apply_;       // Confirmed; served once applied.
+  std::set<uint64_t> forwarded_reads_;                // Follower: sent to the leader below.
+  NodeId forwarded_reads_leader_;
   std::vector<ReadState> reads_ready_;
+
+  // Low-Water Mark: the newest snapshot's data (for lagging followers), and one being received.
+  std::string snapshot_data_;
+  struct IncomingSnapshot {
+    NodeId from;
+    LogIndex index;
+    Generation generation;
+    std::string data;
+  };
+  std::optional<IncomingSnapshot> incoming_snapshot_;
 
   // The output being accumulated.
   Ready ready_;
+  std::optional<Snapshot> snapshot_to_install_;
   std::optional<HardState> last_persisted_hard_state_;
   bool ready_outstanding_ = false;
   LogIndex durable_index_;  // The highest index of this replica's own log known durable.

@@ -16,7 +16,8 @@ namespace {
 // in order: persist, send, apply, read.
 class Cluster {
  public:
-  explicit Cluster(uint64_t size, bool pre_vote = true, bool check_quorum = true) {
+  explicit Cluster(uint64_t size, bool pre_vote = true, bool check_quorum = true,
+                   uint64_t snapshot_chunk_bytes = 64u << 10) {
     for (uint64_t id = 1; id <= size; ++id) voters_.insert(NodeId(id));
     for (NodeId id : voters_) {
       options_[id] = ReplicaOptions{.id = id,
@@ -25,6 +26,7 @@ class Cluster {
                                     .election_timeout_ticks = 10,
                                     .pre_vote = pre_vote,
                                     .check_quorum = check_quorum,
+                                    .snapshot_chunk_bytes = snapshot_chunk_bytes,
                                     .random_seed = id.value()};
       disks_[id] = Disk{};
       Start(id);
@@ -119,13 +121,35 @@ class Cluster {
  private:
   struct Disk {
     HardState hard_state;
-    std::vector<wal::Entry> entries;
+    LogIndex snapshot_index;
+    Generation snapshot_generation;
+    std::string snapshot_data;
+    std::vector<wal::Entry> entries;  // From snapshot_index + 1.
   };
+
+ public:
+  const Disk& DiskOf(uint64_t id) { return disks_[NodeId(id)]; }
+  void Step(uint64_t id, const Message& message) {
+    (*this)[id].Step(message);
+    Process(NodeId(id));
+  }
+  void Compact(uint64_t id, LogIndex index, std::string data) {
+    ASSERT_TRUE((*this)[id].CompactLog(index, data).ok());
+    Disk& disk = disks_[NodeId(id)];
+    disk.entries.erase(disk.entries.begin(),
+                       disk.entries.begin() + (index.value() - disk.snapshot_index.value()));
+    disk.snapshot_generation = (*this)[id].log().GenerationAt(index).value();
+    disk.snapshot_index = index;
+    disk.snapshot_data = std::move(data);
+  }
+
+ private:
 
   void Start(NodeId id) {
     const Disk& disk = disks_[id];
     replicas_[id] = std::make_unique<Replica>(
-        options_[id], RecoveredState{disk.hard_state, LogIndex(0), Generation(0), disk.entries});
+        options_[id], RecoveredState{disk.hard_state, disk.snapshot_index, disk.snapshot_generation,
+                                     disk.snapshot_data, disk.entries});
     applied_[id].clear();  // A restarted state machine replays the log from the start.
   }
 
@@ -135,9 +159,19 @@ class Cluster {
       Ready ready = replica.TakeReady();
       Disk& disk = disks_[id];
       if (ready.hard_state) disk.hard_state = *ready.hard_state;
-      if (ready.truncate_after) disk.entries.resize(ready.truncate_after->value());
+      if (ready.snapshot) {
+        disk.snapshot_index = ready.snapshot->index;
+        disk.snapshot_generation = ready.snapshot->generation;
+        disk.snapshot_data = ready.snapshot->data;
+        disk.entries.clear();
+        installed_[id].push_back(ready.snapshot->data);
+      }
+      if (ready.truncate_after) {
+        disk.entries.resize(ready.truncate_after->value() - disk.snapshot_index.value());
+      }
       for (wal::Entry& entry : ready.entries) {
-        ASSERT_EQ(disk.entries.size() + 1, entry.index.value()) << "persisted entries are contiguous";
+        ASSERT_EQ(disk.snapshot_index.value() + disk.entries.size() + 1, entry.index.value())
+            << "persisted entries are contiguous";
         disk.entries.push_back(entry);
       }
       for (Message& message : ready.messages) network_.push_back(std::move(message));
@@ -158,6 +192,11 @@ class Cluster {
   std::map<NodeId, std::unique_ptr<Replica>> replicas_;
   std::map<NodeId, std::vector<wal::Entry>> applied_;
   std::map<NodeId, std::vector<ReadState>> reads_;
+
+ public:
+  std::map<NodeId, std::vector<std::string>> installed_;  // Snapshots each node installed.
+
+ private:
   std::deque<Message> network_;
   std::set<NodeId> cut_;
 };
@@ -361,6 +400,102 @@ TEST(ReplicaScenario, ProposalOnFollowerNamesTheLeader) {
   auto result = cluster[2].Propose("x");
   EXPECT_EQ(StatusCode::kNotLeader, result.status().code());
   EXPECT_NE(std::string::npos, result.status().message().find("the leader is 1"));
+}
+
+TEST(ReplicaScenario, LaggingFollowerCatchesUpBySnapshotInChunks) {
+  Cluster cluster(3, /*pre_vote=*/true, /*check_quorum=*/true, /*snapshot_chunk_bytes=*/4);
+  cluster.ElectLeader(1);
+  cluster.Isolate(3);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(cluster.Propose(1, "v" + std::to_string(i)).ok());
+  cluster.DeliverAll();
+  cluster.Tick(1);
+  cluster.DeliverAll();
+  const LogIndex applied = cluster[1].log().applied_index();
+  ASSERT_EQ(LogIndex(21), applied);
+  // The leader snapshots and drops its log: node 3 can only catch up from the snapshot.
+  cluster.Compact(1, applied, "state-after-21-entries");
+  EXPECT_EQ(LogIndex(22), cluster[1].log().first_index());
+  cluster.Heal();
+  for (int i = 0; i < 30 && cluster.installed_[NodeId(3)].empty(); ++i) {
+    cluster.Tick(1);
+    cluster.DeliverAll();
+  }
+  ASSERT_EQ(1u, cluster.installed_[NodeId(3)].size()) << "installed once, from many chunks";
+  EXPECT_EQ("state-after-21-entries", cluster.installed_[NodeId(3)][0]);
+  EXPECT_EQ(LogIndex(21), cluster.DiskOf(3).snapshot_index);
+  // Replication resumes after the snapshot.
+  ASSERT_TRUE(cluster.Propose(1, "after").ok());
+  cluster.DeliverAll();
+  cluster.Tick(1);
+  cluster.DeliverAll();
+  EXPECT_EQ(LogIndex(22), cluster[3].log().commit_index());
+  EXPECT_EQ(std::vector<std::string>{"after"}, cluster.AppliedCommands(3));
+  // And a restart recovers from the snapshot plus the log.
+  cluster.Restart(3);
+  EXPECT_EQ(LogIndex(21), cluster[3].log().snapshot_index());
+  EXPECT_EQ(LogIndex(22), cluster[3].log().last_index());
+}
+
+TEST(ReplicaScenario, HostilePeerInputNeverCrashes) {
+  Cluster cluster(3);
+  cluster.ElectLeader(1);
+  ASSERT_TRUE(cluster.Propose(1, "x").ok());
+  cluster.DeliverAll();
+  const Generation generation = cluster[1].generation();
+  constexpr uint64_t kHuge = UINT64_MAX;
+  // A rejection of an index the leader never sent.
+  cluster.Step(1, Message{.type = MessageType::kAppendResponse, .from = NodeId(2), .to = NodeId(1),
+                          .generation = generation, .log_index = LogIndex(1000), .rejected = true,
+                          .hint_index = LogIndex(1000)});
+  // An acknowledgement of entries the leader does not have.
+  cluster.Step(1, Message{.type = MessageType::kAppendResponse, .from = NodeId(2), .to = NodeId(1),
+                          .generation = generation, .match_index = LogIndex(kHuge)});
+  // An append at the top of the index range, and one with the largest generation.
+  cluster.Step(2, Message{.type = MessageType::kAppend, .from = NodeId(1), .to = NodeId(2),
+                          .generation = generation, .log_index = LogIndex(kHuge)});
+  cluster.Step(2, Message{.type = MessageType::kHeartbeat, .from = NodeId(1), .to = NodeId(2),
+                          .generation = Generation(kHuge)});
+  // Entries that do not follow, or claim a newer generation than their message.
+  Message bad_append{.type = MessageType::kAppend, .from = NodeId(1), .to = NodeId(2),
+                     .generation = generation, .log_index = LogIndex(1),
+                     .log_generation = generation};
+  bad_append.entries.push_back(wal::Entry{LogIndex(5), generation, 1, "gap"});
+  cluster.Step(2, bad_append);
+  bad_append.entries = {wal::Entry{LogIndex(2), Generation(generation.value() + 7), 1, "future"}};
+  cluster.Step(2, bad_append);
+  // A commit index far beyond the log, a snapshot chunk out of nowhere, a message from itself.
+  cluster.Step(2, Message{.type = MessageType::kHeartbeat, .from = NodeId(1), .to = NodeId(2),
+                          .generation = generation, .commit_index = LogIndex(1u << 20)});
+  cluster.Step(2, Message{.type = MessageType::kSnapshot, .from = NodeId(1), .to = NodeId(2),
+                          .generation = generation, .log_index = LogIndex(90),
+                          .log_generation = generation, .snapshot_offset = 77,
+                          .snapshot_chunk = "zz"});
+  cluster.Step(2, Message{.type = MessageType::kVote, .from = NodeId(2), .to = NodeId(2),
+                          .generation = Generation(generation.value() + 1)});
+  cluster.DeliverAll();
+  // Still one healthy cluster in the same generation, still committing.
+  EXPECT_EQ(Role::kLeader, cluster[1].role());
+  EXPECT_EQ(generation, cluster[2].generation());
+  ASSERT_TRUE(cluster.Propose(1, "y").ok());
+  cluster.DeliverAll();
+  cluster.Tick(1);
+  cluster.DeliverAll();
+  EXPECT_EQ((std::vector<std::string>{"x", "y"}), cluster.AppliedCommands(2));
+}
+
+TEST(ReplicaScenario, ForwardedFollowerReadFailsWhenTheLeaderChanges) {
+  Cluster cluster(3);
+  cluster.ElectLeader(1);
+  cluster.Tick(1);
+  cluster.DeliverAll();
+  cluster.Isolate(1);
+  cluster.ReadIndex(3, 5);  // Forwarded to node 1, which cannot answer.
+  cluster.DeliverAll();
+  const uint64_t leader = cluster.TickUntilLeaderAmong({2, 3});
+  ASSERT_NE(0u, leader);
+  cluster.DeliverAll();
+  ASSERT_EQ(1u, cluster.Reads(3).size());
+  EXPECT_EQ(StatusCode::kNotLeader, cluster.Reads(3)[0].status.code());
 }
 
 TEST(ReplicaScenarioDeathTest, InputWhileReadyOutstandingCrashes) {

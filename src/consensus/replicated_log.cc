@@ -122,6 +122,29 @@ ReplicatedLog::Unpersisted ReplicatedLog::TakeUnpersisted() {
   return unpersisted;
 }
 
+void ReplicatedLog::CompactTo(LogIndex index) {
+  CAIRN_CHECK(index <= applied_index_, "only applied entries are compacted ({} > applied {})",
+              index, applied_index_);
+  if (index <= snapshot_index_) return;
+  const Generation generation = At(index).generation;
+  while (snapshot_index_ < index) {
+    entries_.pop_front();
+    snapshot_index_ = snapshot_index_.next();
+  }
+  snapshot_generation_ = generation;
+}
+
+void ReplicatedLog::RestoreSnapshot(LogIndex index, Generation generation) {
+  CAIRN_CHECK(index > commit_index_, "a restored snapshot is newer than the commit index");
+  entries_.clear();
+  snapshot_index_ = index;
+  snapshot_generation_ = generation;
+  commit_index_ = index;
+  applied_index_ = index;
+  unpersisted_from_ = index.next();
+  truncate_after_.reset();
+}
+
 void ReplicatedLog::CommitTo(LogIndex index) {
   if (index <= commit_index_) return;  // The mark only moves forward; stale news is ignored.
   CAIRN_CHECK(index <= last_index(), "the commit index {} never passes the last index {}", index,

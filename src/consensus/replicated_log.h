@@ -62,6 +62,15 @@ class ReplicatedLog {
     std::vector<wal::Entry> entries;
   };
   Unpersisted TakeUnpersisted();
+  bool HasUnpersisted() const {
+    return truncate_after_.has_value() || unpersisted_from_ <= last_index();
+  }
+
+  // Low-Water Mark: drops the entries up to `index` (at or below the applied index), which a
+  // snapshot now covers.
+  void CompactTo(LogIndex index);
+  // Replaces the whole log by a snapshot at (index, generation): committed and applied there.
+  void RestoreSnapshot(LogIndex index, Generation generation);
 
   // High-Water Mark.
   LogIndex commit_index() const { return commit_index_; }

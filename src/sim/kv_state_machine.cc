@@ -66,6 +66,33 @@ bool KvStateMachine::Apply(const KvCommand& command) {
   return true;
 }
 
+std::string KvStateMachine::Serialize() const {
+  std::string out;
+  PutFixed64(&out, values_.size());
+  for (const auto& [key, value] : values_) {
+    PutString(&out, key);
+    PutString(&out, value);
+  }
+  return out;
+}
+
+Result<KvStateMachine> KvStateMachine::Restore(std::string_view data) {
+  if (data.size() < 8) return Status::Corruption("key-value snapshot too short");
+  const uint64_t count = DecodeFixed64(data.data());
+  data.remove_prefix(8);
+  KvStateMachine machine;
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string key;
+    std::string value;
+    if (!GetString(&data, &key) || !GetString(&data, &value)) {
+      return Status::Corruption("truncated key-value snapshot");
+    }
+    machine.values_[key] = value;
+  }
+  if (!data.empty()) return Status::Corruption("trailing bytes in key-value snapshot");
+  return machine;
+}
+
 std::optional<std::string> KvStateMachine::Get(const std::string& key) const {
   auto found = values_.find(key);
   if (found == values_.end()) return std::nullopt;

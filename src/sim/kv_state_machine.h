@@ -31,6 +31,9 @@ class KvStateMachine {
   // Applies a command; returns whether it took effect (a compare-and-set may not).
   bool Apply(const KvCommand& command);
   std::optional<std::string> Get(const std::string& key) const;
+  // The whole state, for snapshots.
+  std::string Serialize() const;
+  static Result<KvStateMachine> Restore(std::string_view data);
 
  private:
   std::map<std::string, std::string> values_;

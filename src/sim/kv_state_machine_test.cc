@@ -42,3 +42,20 @@ TEST(KvStateMachine, PutAndCompareAndSet) {
 
 }  // namespace
 }  // namespace cairn::sim
+
+namespace cairn::sim {
+namespace {
+
+TEST(KvStateMachine, SnapshotRoundTrip) {
+  KvStateMachine machine;
+  ASSERT_TRUE(machine.Apply(KvCommand{.key = "a", .value = "1"}));
+  ASSERT_TRUE(machine.Apply(KvCommand{.key = "b", .value = ""}));
+  auto restored = KvStateMachine::Restore(machine.Serialize());
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(std::optional<std::string>("1"), restored->Get("a"));
+  EXPECT_EQ(std::optional<std::string>(""), restored->Get("b"));
+  EXPECT_FALSE(KvStateMachine::Restore("junk").ok());
+}
+
+}  // namespace
+}  // namespace cairn::sim

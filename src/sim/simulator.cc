@@ -17,6 +17,8 @@
 #include "sim/kv_state_machine.h"
 #include "storage/metadata_store.h"
 #include "storage/sim_file_system.h"
+#include "storage/snapshot_store.h"
+#include "wal/low_water_mark.h"
 #include "wal/write_ahead_log.h"
 
 namespace cairn::sim {
@@ -62,6 +64,9 @@ struct Node {
   std::unique_ptr<SimFileSystem> fs;
   std::unique_ptr<MetadataStore> metadata;
   std::unique_ptr<wal::WriteAheadLog> log;
+  std::unique_ptr<SnapshotStore> snapshots;
+  std::unique_ptr<wal::LowWaterMark> low_water_mark;
+  LogIndex snapshot_index;  // The newest durable snapshot of this lifetime.
   std::unique_ptr<Replica> replica;
   KvStateMachine state_machine;
   bool up = true;
@@ -125,6 +130,7 @@ class Simulation {
   // Ready processing: the shell's job, in the order Ready prescribes.
   void Process(Node& node);
   bool Persist(Node& node, const Ready& ready);
+  void MaybeTakeSnapshot(Node& node);
   void SendMessages(const std::vector<Message>& messages);
   void Apply(Node& node, const std::vector<wal::Entry>& committed);
   void ServeReads(Node& node, const std::vector<consensus::ReadState>& reads);
@@ -169,6 +175,11 @@ class Simulation {
   // ones hide (a follower holding an old entry without the new leader's own).
   uint64_t append_entries_max_ = 256;
   uint32_t appends_in_flight_max_ = 8;
+  // Snapshots: every how many applied entries (0: never), chunk size, and the log's segment size,
+  // small enough that the Low-Water Mark really deletes segments.
+  uint64_t snapshot_every_entries_ = 0;
+  uint64_t snapshot_chunk_bytes_ = 64;
+  uint64_t segment_bytes_ = 4096;
   double loss_rate_ = 0;
   double duplicate_rate_ = 0;
   double reply_loss_rate_ = 0;
@@ -210,6 +221,11 @@ void Simulation::ChooseFaultRates() {
   constexpr uint32_t kWindows[] = {1, 2, 8};
   append_entries_max_ = kBatchSizes[Random(5)];
   appends_in_flight_max_ = kWindows[Random(3)];
+  constexpr uint64_t kSnapshotIntervals[] = {0, 5, 20, 100};
+  constexpr uint64_t kChunkSizes[] = {16, 64, 4096};
+  snapshot_every_entries_ = kSnapshotIntervals[Random(4)];
+  snapshot_chunk_bytes_ = kChunkSizes[Random(3)];
+  segment_bytes_ = 512u << Random(4);
   for (Node& node : nodes_) {
     if (faults & kFaultDrift) {
       node.tick_period_ms = kTickMs - 2 + static_cast<int64_t>(Random(5));  // 8..12 ms.
@@ -218,20 +234,56 @@ void Simulation::ChooseFaultRates() {
 }
 
 void Simulation::StartNode(Node& node) {
+  auto fail_open = [&](std::string_view what, const Status& status) {
+    Fail(fmt::format("node {} {} did not open after a crash: {}", node.number, what,
+                     status.ToString()));
+  };
   auto metadata = MetadataStore::Open(*node.fs, "/node");
-  if (!metadata.ok()) return Fail(fmt::format("node {} metadata did not open after a crash: {}",
-                                              node.number, metadata.status().ToString()));
-  auto log = wal::WriteAheadLog::Open(*node.fs, "/node/wal");
-  if (!log.ok()) return Fail(fmt::format("node {} log did not open after a crash: {}",
-                                         node.number, log.status().ToString()));
+  if (!metadata.ok()) return fail_open("metadata", metadata.status());
+  auto log = wal::WriteAheadLog::Open(*node.fs, "/node/wal",
+                                      {.segment_bytes_target = segment_bytes_,
+                                       .first_index_of_new_log = LogIndex(1)});
+  if (!log.ok()) return fail_open("log", log.status());
+  auto snapshots = SnapshotStore::Open(*node.fs, "/node/snap", {.retained_snapshots = 2});
+  if (!snapshots.ok()) return fail_open("snapshot store", snapshots.status());
+  auto newest = (*snapshots)->LoadNewest();
+  if (!newest.ok()) return fail_open("newest snapshot", newest.status());
   node.metadata = std::move(metadata).value();
   node.log = std::move(log).value();
-  std::vector<wal::Entry> entries;
-  if (!node.log->empty()) {
-    auto read = node.log->Read(node.log->first_index(), node.log->last_index());
-    if (!read.ok()) return Fail(fmt::format("node {} log unreadable: {}", node.number,
-                                            read.status().ToString()));
-    entries = std::move(read).value();
+  node.snapshots = std::move(snapshots).value();
+  node.low_water_mark = std::make_unique<wal::LowWaterMark>(wal::LowWaterMarkOptions{.retained_entries = 5});
+  node.state_machine = KvStateMachine();
+
+  consensus::RecoveredState recovered;
+  if (newest->has_value()) {
+    const cairn::Snapshot& snapshot = **newest;
+    auto restored = KvStateMachine::Restore(snapshot.data);
+    if (!restored.ok()) return fail_open("snapshot data", restored.status());
+    node.state_machine = std::move(restored).value();
+    recovered.snapshot_index = snapshot.meta.index;
+    recovered.snapshot_generation = snapshot.meta.generation;
+    recovered.snapshot_data = snapshot.data;
+  }
+  wal::WriteAheadLog& wal_log = *node.log;
+  const LogIndex snapshot_index = recovered.snapshot_index;
+  if (wal_log.first_index() > snapshot_index.next()) {
+    return Fail(fmt::format("node {}: the log starts at {} but the newest snapshot is at {}",
+                            node.number, wal_log.first_index(), snapshot_index));
+  }
+  // The log continues the snapshot when it was restarted right after it (an installed snapshot),
+  // or when it holds the snapshot's last entry with the same generation (a local snapshot).
+  const bool log_continues_snapshot =
+      snapshot_index == LogIndex(0) || wal_log.first_index() == snapshot_index.next() ||
+      (wal_log.last_index() >= snapshot_index && snapshot_index >= wal_log.first_index() &&
+       wal_log.GenerationAt(snapshot_index) == recovered.snapshot_generation);
+  if (!log_continues_snapshot) {
+    // A crash while installing a snapshot: the log predates it. Start the log after it.
+    if (!wal_log.Reset(snapshot_index.next()).ok()) return CrashNode(node, "disk failed");
+  } else if (wal_log.last_index() > snapshot_index) {
+    auto read = wal_log.Read(std::max(wal_log.first_index(), snapshot_index.next()),
+                             wal_log.last_index());
+    if (!read.ok()) return fail_open("log entries", read.status());
+    recovered.entries = std::move(read).value();
   }
   const DurableMetadata durable = node.metadata->current();
   if (durable.generation < node.highest_generation) {
@@ -239,6 +291,7 @@ void Simulation::StartNode(Node& node) {
                             "generation went back",
                             node.number, durable.generation, node.highest_generation));
   }
+  recovered.hard_state = {durable.generation, durable.voted_for};
   std::set<NodeId> voters;
   for (const Node& other : nodes_) voters.insert(other.id);
   consensus::ReplicaOptions replica_options{
@@ -248,18 +301,16 @@ void Simulation::StartNode(Node& node) {
       .election_timeout_ticks = 10,
       .append_entries_max = append_entries_max_,
       .appends_in_flight_max = appends_in_flight_max_,
+      .snapshot_chunk_bytes = snapshot_chunk_bytes_,
       .random_seed = random_(),
       .planted_bug = options_.bug,
   };
-  node.replica = std::make_unique<Replica>(
-      replica_options,
-      consensus::RecoveredState{{durable.generation, durable.voted_for}, LogIndex(0),
-                                Generation(0), std::move(entries)});
-  node.state_machine = KvStateMachine();
+  node.replica = std::make_unique<Replica>(replica_options, std::move(recovered));
   node.up = true;
   node.paused_until_ms = 0;
-  node.last_commit = LogIndex(0);
-  node.last_applied = LogIndex(0);
+  node.snapshot_index = snapshot_index;
+  node.last_commit = snapshot_index;
+  node.last_applied = snapshot_index;
   node.was_leader = false;
   ++node.tick_epoch;
   Schedule(now_ms_ + 1 + static_cast<int64_t>(Random(node.tick_period_ms)),
@@ -273,6 +324,7 @@ void Simulation::CrashNode(Node& node, std::string_view why) {
   node.up = false;
   node.replica.reset();
   node.log.reset();
+  node.snapshots.reset();
   node.metadata.reset();
   node.pending_writes.clear();  // Their clients time out: outcome unknown.
   node.pending_reads.clear();
@@ -302,7 +354,30 @@ void Simulation::Process(Node& node) {
     ServeReads(node, ready.reads);
     node.replica->Advance();
     CheckNode(node);
+    if (failure_.empty() && node.up) MaybeTakeSnapshot(node);
   }
+}
+
+void Simulation::MaybeTakeSnapshot(Node& node) {
+  if (snapshot_every_entries_ == 0 ||
+      node.last_applied.value() < node.snapshot_index.value() + snapshot_every_entries_) {
+    return;
+  }
+  const LogIndex index = node.last_applied;
+  const std::optional<Generation> generation = node.replica->log().GenerationAt(index);
+  if (!generation) return;
+  std::string data = node.state_machine.Serialize();
+  // The snapshot is durable before the log behind it is released (Low-Water Mark).
+  if (!node.snapshots->Save({index, *generation}, data).ok()) {
+    return CrashNode(node, "its disk failed while saving a snapshot");
+  }
+  node.snapshot_index = index;
+  CAIRN_CHECK(node.replica->CompactLog(index, std::move(data)).ok(),
+              "compaction at the applied index is accepted");
+  if (!node.low_water_mark->OnSnapshotDurable(*node.log, index).ok()) {
+    return CrashNode(node, "its disk failed while cleaning the log");
+  }
+  Trace("node {} snapshots at {}", node.number, index);
 }
 
 bool Simulation::Persist(Node& node, const Ready& ready) {
@@ -311,6 +386,22 @@ bool Simulation::Persist(Node& node, const Ready& ready) {
       return false;
     }
     node.highest_generation = std::max(node.highest_generation, ready.hard_state->generation);
+  }
+  if (ready.snapshot) {
+    const consensus::Snapshot& snapshot = *ready.snapshot;
+    if (!node.snapshots->Save({snapshot.index, snapshot.generation}, snapshot.data).ok()) {
+      return false;
+    }
+    if (!node.log->Reset(snapshot.index.next()).ok()) return false;
+    auto restored = KvStateMachine::Restore(snapshot.data);
+    if (!restored.ok()) {
+      Fail("a received snapshot does not decode: " + restored.status().ToString());
+      return false;
+    }
+    node.state_machine = std::move(restored).value();
+    node.last_applied = snapshot.index;
+    node.snapshot_index = snapshot.index;
+    Trace("node {} installs a snapshot at {}", node.number, snapshot.index);
   }
   if (ready.truncate_after && !node.log->TruncateAfter(*ready.truncate_after).ok()) return false;
   if (!ready.entries.empty()) {
@@ -684,7 +775,8 @@ void Simulation::CheckNode(Node& node) {
   if (replica.role() == Role::kLeader) {
     // A leader's commit index moves only by counting replicas: these entries are committed in
     // its generation (unless an earlier leader already committed them).
-    for (LogIndex index = node.last_commit.next(); index <= commit; index = index.next()) {
+    for (LogIndex index = std::max(node.last_commit.next(), replica.log().first_index());
+         index <= commit; index = index.next()) {
       committed_.emplace(index.value(), std::make_pair(replica.generation().value(),
                                                        replica.log().At(index).payload));
     }
@@ -712,6 +804,7 @@ void Simulation::CheckNode(Node& node) {
       for (const auto& [index, commit_record] : committed_) {
         const auto& [commit_generation, payload] = commit_record;
         if (commit_generation >= replica.generation().value()) continue;
+        if (LogIndex(index) <= replica.log().snapshot_index()) continue;  // Covered by a snapshot.
         if (LogIndex(index) > replica.log().last_index() ||
             replica.log().At(LogIndex(index)).payload != payload) {
           return Fail(fmt::format("leader completeness: new leader {} of generation {} lacks "
