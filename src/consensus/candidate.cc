@@ -7,7 +7,12 @@ namespace cairn::consensus {
 
 void Replica::TickFollower() {
   ++election_elapsed_;
-  if (ElectionTimedOut()) Campaign(options_.pre_vote, /*transfer=*/false);
+  // Only voters campaign: a learner, or a replica removed (or not yet added), waits. A replica
+  // whose removal is still uncommitted is still a voter of the committed membership and may be
+  // needed to finish that change (its log may be the only one up to date enough to win).
+  const bool may_campaign =
+      IsVoter() || MembershipAt(log_.commit_index()).voters.count(options_.id) != 0;
+  if (ElectionTimedOut() && may_campaign) Campaign(options_.pre_vote, /*transfer=*/false);
 }
 
 void Replica::Campaign(bool pre_vote, bool transfer) {
@@ -27,11 +32,11 @@ void Replica::BecomePreCandidate() {
   FailForwardedReads();
   votes_ = {{options_.id, true}};
   ResetElectionTimer();
-  if (TallyVotes(options_.voters, votes_) == VoteResult::kWon) {
+  if (TallyVotes(membership_.voters, votes_) == VoteResult::kWon) {
     BecomeCandidate(/*transfer=*/false);
     return;
   }
-  for (NodeId peer : Peers()) {
+  for (NodeId peer : VotingPeers()) {
     Send(Message{.type = MessageType::kPreVote,
                  .to = peer,
                  .generation = generation_.next(),
@@ -49,11 +54,11 @@ void Replica::BecomeCandidate(bool transfer) {
   FailForwardedReads();
   votes_ = {{options_.id, true}};
   ResetElectionTimer();
-  if (TallyVotes(options_.voters, votes_) == VoteResult::kWon) {
+  if (TallyVotes(membership_.voters, votes_) == VoteResult::kWon) {
     BecomeLeader();
     return;
   }
-  for (NodeId peer : Peers()) {
+  for (NodeId peer : VotingPeers()) {
     Send(Message{.type = MessageType::kVote,
                  .to = peer,
                  .log_index = log_.last_index(),
@@ -103,7 +108,7 @@ void Replica::StepCandidate(const Message& message) {
         return;
       }
       votes_[message.from] = message.granted;
-      switch (TallyVotes(options_.voters, votes_)) {
+      switch (TallyVotes(membership_.voters, votes_)) {
         case VoteResult::kWon:
           if (role_ == Role::kPreCandidate) {
             BecomeCandidate(/*transfer=*/false);

@@ -26,7 +26,7 @@ void Replica::StepFollower(const Message& message) {
     case MessageType::kTimeoutNow:
       // Our leader hands over: campaign at once, skipping pre-vote, flagged as a transfer so that
       // the others vote although they heard from the leader recently.
-      if (message.from == leader_) Campaign(/*pre_vote=*/false, /*transfer=*/true);
+      if (message.from == leader_ && IsVoter()) Campaign(/*pre_vote=*/false, /*transfer=*/true);
       return;
     case MessageType::kReadIndexResponse:
       if (message.from != forwarded_reads_leader_ || forwarded_reads_.erase(message.read_id) == 0) {
@@ -94,6 +94,7 @@ void Replica::HandleAppend(const Message& message) {
     }
     const LogIndex last_new =
         message.entries.empty() ? message.log_index : log_.AppendAfter(message.entries);
+    if (!message.entries.empty()) SyncMembershipFromLog(message.entries.front().index);
     log_.CommitTo(std::min(message.commit_index, last_new));
     Send(Message{.type = MessageType::kAppendResponse,
                  .to = message.from,

@@ -44,10 +44,10 @@ void Replica::TickLeader() {
   if (election_elapsed_ >= options_.election_timeout_ticks) {
     election_elapsed_ = 0;
     if (options_.check_quorum) {
-      size_t active = 1;  // Ourselves.
-      for (NodeId peer : Peers()) active += recently_active_.count(peer);
+      size_t active = IsVoter() ? 1 : 0;  // Ourselves.
+      for (NodeId peer : VotingPeers()) active += recently_active_.count(peer);
       recently_active_.clear();
-      if (active < MajorityOf(options_.voters.size())) {
+      if (active < MajorityOf(membership_.voters.size())) {
         // We cannot reach a majority: another leader may already exist. Stop serving.
         BecomeFollower(generation_, NodeId(0));
       }
@@ -113,7 +113,7 @@ Result<LogIndex> Replica::Propose(std::string payload) {
 Status Replica::TransferLeadership(NodeId target) {
   CheckNoReadyOutstanding();
   if (role_ != Role::kLeader) return Status::NotLeader("only the leader transfers leadership");
-  if (target == options_.id || options_.voters.count(target) == 0) {
+  if (target == options_.id || membership_.voters.count(target) == 0) {
     return Status::InvalidArgument(fmt::format("{} is not another voting member", target));
   }
   transfer_target_ = target;
@@ -224,11 +224,17 @@ void Replica::HandleAppendResponse(const Message& message) {
     progress.next = progress.match.next();
   }
   MaybeCommit();
-  if (message.from == transfer_target_ && progress.match == log_.last_index()) {
+  // Committing may have ended our leadership (a leader that removed itself steps down), which
+  // drops every Progress: look ours up again rather than trust the reference.
+  if (role_ != Role::kLeader) return;
+  auto still = progress_.find(message.from);
+  if (still == progress_.end()) return;
+  Progress& current = still->second;
+  if (message.from == transfer_target_ && current.match == log_.last_index()) {
     Send(Message{.type = MessageType::kTimeoutNow, .to = message.from});
   }
   for (uint32_t sent = 0; sent < options_.appends_in_flight_max; ++sent) {
-    if (progress.next > log_.last_index() || !progress.CanSend(options_.appends_in_flight_max)) {
+    if (current.next > log_.last_index() || !current.CanSend(options_.appends_in_flight_max)) {
       break;
     }
     SendAppend(message.from, false);
@@ -239,7 +245,7 @@ void Replica::MaybeCommit() {
   if (role_ != Role::kLeader) return;
   std::map<NodeId, LogIndex> match_indexes = {{options_.id, durable_index_}};
   for (const auto& [peer, progress] : progress_) match_indexes[peer] = progress.match;
-  LogIndex candidate = CommittedIndex(options_.voters, match_indexes);
+  LogIndex candidate = CommittedIndex(membership_.voters, match_indexes);
   if (options_.planted_bug == PlantedBug::kCommitOnMinority) candidate = durable_index_;
   if (candidate <= log_.commit_index()) return;
   // Quorum alone is not enough: only an entry of our own generation commits by counting
@@ -252,6 +258,43 @@ void Replica::MaybeCommit() {
       log_.GenerationAt(log_.commit_index()) != std::optional<Generation>(generation_);
   log_.CommitTo(candidate);
   if (first_commit_of_generation) StartPendingReadRounds();
+  // A leader that removed itself leads until that change commits, then steps down.
+  const bool change_committed =
+      membership_entries_.empty() || membership_entries_.rbegin()->first <= log_.commit_index();
+  if (!IsVoter() && change_committed) BecomeFollower(generation_, NodeId(0));
+}
+
+Result<LogIndex> Replica::ProposeMembershipChange(MembershipChange change) {
+  CheckNoReadyOutstanding();
+  if (role_ != Role::kLeader) {
+    return Status::NotLeader(fmt::format("replica {} is not the leader", options_.id));
+  }
+  if (transfer_target_ != NodeId(0)) {
+    return Status::Busy(fmt::format("leadership is being transferred to {}", transfer_target_));
+  }
+  if (log_.GenerationAt(log_.commit_index()) != std::optional<Generation>(generation_)) {
+    // Until an entry of its own generation commits, a new leader may not know of a change an
+    // earlier leader left uncommitted: changing now could make two disjoint majorities.
+    return Status::Busy("the leader has not committed an entry of its generation yet");
+  }
+  if (!membership_entries_.empty() && membership_entries_.rbegin()->first > log_.commit_index()) {
+    return Status::Busy(fmt::format("a membership change (index {}) is still being committed",
+                                    membership_entries_.rbegin()->first));
+  }
+  CAIRN_ASSIGN_OR_RETURN(Membership next, ApplyMembershipChange(membership_, change));
+  if (change.kind == MembershipChange::Kind::kPromoteLearner &&
+      progress_.at(change.node).match < log_.commit_index()) {
+    return Status::Busy(fmt::format("learner {} has not caught up (at {}, commit {})",
+                                    change.node, progress_.at(change.node).match,
+                                    log_.commit_index()));
+  }
+  const LogIndex index = log_.last_index().next();
+  log_.Append(wal::Entry{index, generation_, static_cast<uint8_t>(EntryType::kMembership),
+                         EncodeMembership(next)});
+  SyncMembershipFromLog(index);
+  BroadcastAppend();
+  MaybeCommit();
+  return index;
 }
 
 }  // namespace cairn::consensus

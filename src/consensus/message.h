@@ -18,6 +18,7 @@ namespace cairn::consensus {
 enum class EntryType : uint8_t {
   kCommand = 1,  // A client's command for the state machine.
   kNoOp = 2,     // Appended by a new leader so that it can commit entries of earlier generations.
+  kMembership = 3,  // A new Membership (membership.h), effective once appended.
 };
 
 enum class MessageType : uint8_t {
@@ -77,6 +78,7 @@ struct Message {
   // kSnapshotResponse: `snapshot_offset` is how many bytes the follower now holds.
   uint64_t snapshot_offset = 0;
   std::string snapshot_chunk{};
+  std::string snapshot_membership{};  // EncodeMembership of the snapshot's membership.
   bool snapshot_done = false;
 };
 

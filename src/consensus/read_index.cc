@@ -88,7 +88,7 @@ void Replica::StartPendingReadRounds() {
     read.read_round = read_round_;
   }
   if (!started) return;
-  if (options_.voters.size() == 1) {
+  if (membership_.voters.size() == 1 && IsVoter()) {
     HandleReadAcknowledgement(options_.id, read_round_);  // We are the majority.
   } else {
     BroadcastHeartbeat(read_round_);
@@ -101,16 +101,16 @@ void Replica::HandleReadAcknowledgement(NodeId from, uint64_t read_round) {
   acknowledged = std::max(acknowledged, read_round);
   std::vector<PendingRead> still_waiting;
   for (const PendingRead& read : reads_awaiting_round_) {
-    size_t confirmations = 1;  // Ourselves.
+    size_t confirmations = IsVoter() ? 1 : 0;  // Ourselves.
     if (read.read_round != 0) {
-      for (NodeId peer : Peers()) {
+      for (NodeId peer : VotingPeers()) {
         auto found = read_round_acknowledged_.find(peer);
         if (found != read_round_acknowledged_.end() && found->second >= read.read_round) {
           ++confirmations;
         }
       }
     }
-    if (read.read_round == 0 || confirmations < MajorityOf(options_.voters.size())) {
+    if (read.read_round == 0 || confirmations < MajorityOf(membership_.voters.size())) {
       still_waiting.push_back(read);
       continue;
     }

@@ -50,13 +50,14 @@ Replica::Replica(ReplicaOptions options, RecoveredState recovered)
       last_persisted_hard_state_(recovered.hard_state),
       durable_index_(log_.last_index()) {
   CAIRN_CHECK(options_.id != NodeId(0), "a replica has a non-zero id");
-  CAIRN_CHECK(options_.voters.count(options_.id) == 1, "replica {} is one of the voters",
-              options_.id);
   CAIRN_CHECK(options_.election_timeout_ticks > options_.heartbeat_interval_ticks,
               "the election timeout ({} ticks) exceeds the heartbeat interval ({} ticks)",
               options_.election_timeout_ticks, options_.heartbeat_interval_ticks);
   CAIRN_CHECK(options_.appends_in_flight_max > 0 && options_.append_entries_max > 0,
               "pipeline bounds are positive");
+  snapshot_membership_ = recovered.snapshot_membership.value_or(
+      Membership{options_.voters, options_.learners});
+  SyncMembershipFromLog(log_.first_index());
   ResetElectionTimer();
 }
 
@@ -69,10 +70,62 @@ void Replica::CheckNoReadyOutstanding() const {
 
 std::vector<NodeId> Replica::Peers() const {
   std::vector<NodeId> peers;
-  for (NodeId voter : options_.voters) {
+  for (const std::set<NodeId>* members : {&membership_.voters, &membership_.learners}) {
+    for (NodeId member : *members) {
+      if (member != options_.id) peers.push_back(member);
+    }
+  }
+  return peers;
+}
+
+std::vector<NodeId> Replica::VotingPeers() const {
+  std::vector<NodeId> peers;
+  for (NodeId voter : membership_.voters) {
     if (voter != options_.id) peers.push_back(voter);
   }
   return peers;
+}
+
+Membership Replica::MembershipAt(LogIndex index) const {
+  CAIRN_CHECK(index >= log_.snapshot_index(), "membership is known from the snapshot on ({} < {})",
+              index, log_.snapshot_index());
+  auto after = membership_entries_.upper_bound(index);
+  if (after == membership_entries_.begin()) return snapshot_membership_;
+  return std::prev(after)->second;
+}
+
+void Replica::SyncMembershipFromLog(LogIndex from) {
+  membership_entries_.erase(membership_entries_.lower_bound(from), membership_entries_.end());
+  for (LogIndex index = std::max(from, log_.first_index()); index <= log_.last_index();
+       index = index.next()) {
+    const wal::Entry& entry = log_.At(index);
+    if (entry.type != static_cast<uint8_t>(EntryType::kMembership)) continue;
+    // A leader validated the membership it proposed; one that does not decode came from a broken
+    // peer and is treated as carrying no change.
+    if (auto membership = DecodeMembership(entry.payload); membership.ok()) {
+      membership_entries_[index] = *membership;
+    }
+  }
+  const Membership next =
+      membership_entries_.empty() ? snapshot_membership_ : membership_entries_.rbegin()->second;
+  if (next != membership_) {
+    membership_ = next;
+    OnMembershipChanged();
+  }
+}
+
+void Replica::OnMembershipChanged() {
+  if (role_ != Role::kLeader) return;
+  for (auto it = progress_.begin(); it != progress_.end();) {
+    it = membership_.Contains(it->first) ? std::next(it) : progress_.erase(it);
+  }
+  for (NodeId peer : Peers()) {
+    if (progress_.count(peer) == 0) {
+      Progress progress;
+      progress.BecomeProbe(log_.last_index().next());
+      progress_[peer] = progress;
+    }
+  }
 }
 
 void Replica::Send(Message message) {
@@ -141,10 +194,13 @@ void Replica::Tick() {
 
 void Replica::Step(const Message& message) {
   CheckNoReadyOutstanding();
-  // What a peer sends is input, not an invariant: anything misaddressed or from a stranger is
-  // dropped, never trusted.
-  if (message.to != options_.id || options_.voters.count(message.from) == 0 ||
-      message.from == options_.id || !HasPlausibleNumbers(message)) {
+  // What a peer sends is input, not an invariant: anything misaddressed, from ourselves, or with
+  // implausible numbers is dropped. Messages from outside our membership are processed: our view
+  // of the membership may be stale (a leader we have not yet heard added, a removal that will be
+  // truncated), as the Raft dissertation (4.1) requires; a removed server cannot disrupt the
+  // cluster because pre-vote and leader stickiness refuse it while a leader is alive.
+  if (message.to != options_.id || message.from == options_.id || message.from == NodeId(0) ||
+      !HasPlausibleNumbers(message)) {
     return;
   }
   if (message.generation > generation_) {

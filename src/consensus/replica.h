@@ -33,6 +33,7 @@
 
 #include "base/status.h"
 #include "base/strong_types.h"
+#include "consensus/membership.h"
 #include "consensus/message.h"
 #include "consensus/planted_bugs.h"
 #include "consensus/progress.h"
@@ -44,8 +45,11 @@ enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
 std::string_view RoleName(Role role);
 
 struct ReplicaOptions {
-  NodeId id;
-  std::set<NodeId> voters;
+  NodeId id{};
+  // The membership to start from when neither a snapshot nor the log says otherwise. A replica
+  // that is not in it waits to be added (it never campaigns).
+  std::set<NodeId> voters{};
+  std::set<NodeId> learners{};
   // Ticks between leader heartbeats, and the base election timeout: a follower waits a random
   // number of ticks in [election_timeout_ticks, 2 * election_timeout_ticks) before campaigning.
   uint32_t heartbeat_interval_ticks = 1;
@@ -87,6 +91,7 @@ struct Snapshot {
   LogIndex index;
   Generation generation;
   std::string data;
+  Membership membership;  // The membership as of `index`: persist it with the data.
 };
 
 // One output batch. Carry it out in this order:
@@ -119,6 +124,7 @@ struct RecoveredState {
   LogIndex snapshot_index;
   Generation snapshot_generation;
   std::string snapshot_data;        // Sent to followers that need what the snapshot covers.
+  std::optional<Membership> snapshot_membership;  // As stored with the snapshot.
   std::vector<wal::Entry> entries;  // The durable log after the snapshot.
 };
 
@@ -138,6 +144,9 @@ class Replica {
   // applied index) and made it durable; entries up to `index` leave memory. The data is kept to
   // send to followers that fall behind the compacted log.
   Status CompactLog(LogIndex index, std::string data);
+  // Proposes a single-member change (leader only): add a learner, promote a learner that has
+  // caught up, or remove a member. Busy while the previous change is uncommitted.
+  Result<LogIndex> ProposeMembershipChange(MembershipChange change);
 
   bool HasReady() const;
   Ready TakeReady();
@@ -150,7 +159,12 @@ class Replica {
   NodeId voted_for() const { return voted_for_; }
   NodeId leader() const { return leader_; }
   const ReplicatedLog& log() const { return log_; }
-  const std::set<NodeId>& voters() const { return options_.voters; }
+  const std::set<NodeId>& voters() const { return membership_.voters; }
+  const Membership& membership() const { return membership_; }
+  // The membership in force at `index` (at or above the snapshot index): store it with a
+  // snapshot taken there.
+  Membership MembershipAt(LogIndex index) const;
+  bool IsVoter() const { return membership_.voters.count(options_.id) != 0; }
   const std::map<NodeId, Progress>& progress() const { return progress_; }
 
  private:
@@ -168,7 +182,12 @@ class Replica {
   bool ElectionTimedOut() const { return election_elapsed_ >= randomized_election_timeout_; }
   bool HeardFromLeaderRecently() const;
   void SetHardState(Generation generation, NodeId voted_for);
+  // Every other member (leaders replicate to learners too), and the other voters.
   std::vector<NodeId> Peers() const;
+  std::vector<NodeId> VotingPeers() const;
+  // Membership bookkeeping: recompute from the log's membership entries from `from` on.
+  void SyncMembershipFromLog(LogIndex from);
+  void OnMembershipChanged();
 
   // follower.cc / candidate.cc / leader.cc: role behaviour, swapped in through `behaviour_`.
   void TickFollower();
@@ -212,6 +231,9 @@ class Replica {
   NodeId voted_for_;
   NodeId leader_;
   ReplicatedLog log_;
+  Membership snapshot_membership_;                // In force at the snapshot index.
+  std::map<LogIndex, Membership> membership_entries_;  // Membership entries in the log.
+  Membership membership_;                         // In force now: the newest of the above.
   std::map<NodeId, bool> votes_;
   std::map<NodeId, Progress> progress_;  // Leader only: one per peer.
   std::set<NodeId> recently_active_;     // Leader only: peers heard from since the last check.

@@ -17,9 +17,12 @@ namespace {
 class Cluster {
  public:
   explicit Cluster(uint64_t size, bool pre_vote = true, bool check_quorum = true,
-                   uint64_t snapshot_chunk_bytes = 64u << 10) {
-    for (uint64_t id = 1; id <= size; ++id) voters_.insert(NodeId(id));
-    for (NodeId id : voters_) {
+                   uint64_t snapshot_chunk_bytes = 64u << 10, uint64_t initial_voters = 0) {
+    if (initial_voters == 0) initial_voters = size;
+    for (uint64_t id = 1; id <= initial_voters; ++id) voters_.insert(NodeId(id));
+    std::set<NodeId> everyone;
+    for (uint64_t id = 1; id <= size; ++id) everyone.insert(NodeId(id));
+    for (NodeId id : everyone) {
       options_[id] = ReplicaOptions{.id = id,
                                     .voters = voters_,
                                     .heartbeat_interval_ticks = 1,
@@ -74,6 +77,12 @@ class Cluster {
     return 0;
   }
 
+  Result<LogIndex> ProposeMembershipChange(uint64_t id, MembershipChange change) {
+    auto index = (*this)[id].ProposeMembershipChange(change);
+    Process(NodeId(id));
+    return index;
+  }
+
   Status TransferLeadership(uint64_t id, uint64_t target) {
     Status status = (*this)[id].TransferLeadership(NodeId(target));
     Process(NodeId(id));
@@ -124,6 +133,7 @@ class Cluster {
     LogIndex snapshot_index;
     Generation snapshot_generation;
     std::string snapshot_data;
+    std::optional<Membership> snapshot_membership;
     std::vector<wal::Entry> entries;  // From snapshot_index + 1.
   };
 
@@ -140,6 +150,7 @@ class Cluster {
                        disk.entries.begin() + (index.value() - disk.snapshot_index.value()));
     disk.snapshot_generation = (*this)[id].log().GenerationAt(index).value();
     disk.snapshot_index = index;
+    disk.snapshot_membership = (*this)[id].MembershipAt(index);
     disk.snapshot_data = std::move(data);
   }
 
@@ -149,7 +160,7 @@ class Cluster {
     const Disk& disk = disks_[id];
     replicas_[id] = std::make_unique<Replica>(
         options_[id], RecoveredState{disk.hard_state, disk.snapshot_index, disk.snapshot_generation,
-                                     disk.snapshot_data, disk.entries});
+                                     disk.snapshot_data, disk.snapshot_membership, disk.entries});
     applied_[id].clear();  // A restarted state machine replays the log from the start.
   }
 
@@ -163,6 +174,7 @@ class Cluster {
         disk.snapshot_index = ready.snapshot->index;
         disk.snapshot_generation = ready.snapshot->generation;
         disk.snapshot_data = ready.snapshot->data;
+        disk.snapshot_membership = ready.snapshot->membership;
         disk.entries.clear();
         installed_[id].push_back(ready.snapshot->data);
       }
@@ -496,6 +508,81 @@ TEST(ReplicaScenario, ForwardedFollowerReadFailsWhenTheLeaderChanges) {
   cluster.DeliverAll();
   ASSERT_EQ(1u, cluster.Reads(3).size());
   EXPECT_EQ(StatusCode::kNotLeader, cluster.Reads(3)[0].status.code());
+}
+
+TEST(ReplicaScenario, LearnerJoinsCatchesUpAndIsPromoted) {
+  // Node 4 starts outside the three-voter cluster.
+  Cluster cluster(4, /*pre_vote=*/true, /*check_quorum=*/true, /*snapshot_chunk_bytes=*/64u << 10,
+                  /*initial_voters=*/3);
+  cluster.ElectLeader(1);
+  cluster.Tick(1);
+  cluster.DeliverAll();
+  ASSERT_TRUE(cluster.Propose(1, "before").ok());
+  cluster.DeliverAll();
+  cluster.Tick(4, 50);  // Not a member: it never campaigns, and no one writes to it yet.
+  EXPECT_EQ(Generation(0), cluster[4].generation());
+  EXPECT_EQ(Role::kFollower, cluster[4].role());
+  // Add it as a learner: it receives the log but does not count toward commits.
+  auto added = cluster.ProposeMembershipChange(
+      1, MembershipChange{MembershipChange::Kind::kAddLearner, NodeId(4)});
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  cluster.DeliverAll();
+  cluster.Tick(1);
+  cluster.DeliverAll();
+  EXPECT_EQ((std::set<NodeId>{NodeId(4)}), cluster[1].membership().learners);
+  EXPECT_EQ(std::vector<std::string>{"before"}, cluster.AppliedCommands(4));
+  // Caught up: promote it. Now four voters.
+  auto promoted = cluster.ProposeMembershipChange(
+      1, MembershipChange{MembershipChange::Kind::kPromoteLearner, NodeId(4)});
+  ASSERT_TRUE(promoted.ok()) << promoted.status().ToString();
+  cluster.DeliverAll();
+  cluster.Tick(1);
+  cluster.DeliverAll();
+  EXPECT_EQ(4u, cluster[4].voters().size());
+  EXPECT_TRUE(cluster[4].IsVoter());
+}
+
+TEST(ReplicaScenario, OneMembershipChangeAtATime) {
+  Cluster cluster(3);
+  cluster.ElectLeader(1);
+  cluster.Tick(1);
+  cluster.DeliverAll();
+  cluster.Isolate(2);
+  cluster.Isolate(3);
+  ASSERT_TRUE(cluster
+                  .ProposeMembershipChange(
+                      1, MembershipChange{MembershipChange::Kind::kRemoveMember, NodeId(3)})
+                  .ok());
+  auto second = cluster.ProposeMembershipChange(
+      1, MembershipChange{MembershipChange::Kind::kRemoveMember, NodeId(2)});
+  EXPECT_EQ(StatusCode::kBusy, second.status().code()) << "the first change is uncommitted";
+  auto unknown = cluster[1].ProposeMembershipChange(
+      MembershipChange{MembershipChange::Kind::kPromoteLearner, NodeId(9)});
+  EXPECT_FALSE(unknown.ok());
+}
+
+TEST(ReplicaScenario, RemovedLeaderStepsDownOnceTheChangeCommits) {
+  Cluster cluster(3);
+  cluster.ElectLeader(1);
+  cluster.Tick(1);
+  cluster.DeliverAll();
+  ASSERT_TRUE(cluster
+                  .ProposeMembershipChange(
+                      1, MembershipChange{MembershipChange::Kind::kRemoveMember, NodeId(1)})
+                  .ok());
+  cluster.DeliverAll();
+  EXPECT_EQ(Role::kFollower, cluster[1].role()) << "stepped down after the removal committed";
+  EXPECT_FALSE(cluster[1].IsVoter());
+  // The two remaining voters elect a leader among themselves; node 1 stays quiet.
+  const uint64_t leader = cluster.TickUntilLeaderAmong({2, 3});
+  ASSERT_NE(0u, leader);
+  EXPECT_EQ(2u, cluster[leader].voters().size());
+  ASSERT_TRUE(cluster.Propose(leader, "after-removal").ok());
+  cluster.DeliverAll();
+  cluster.Tick(leader);
+  cluster.DeliverAll();
+  const uint64_t other = leader == 2 ? 3 : 2;
+  EXPECT_EQ(std::vector<std::string>{"after-removal"}, cluster.AppliedCommands(other));
 }
 
 TEST(ReplicaScenarioDeathTest, InputWhileReadyOutstandingCrashes) {

@@ -15,6 +15,8 @@ Status Replica::CompactLog(LogIndex index, std::string data) {
         log_.applied_index()));
   }
   if (index <= log_.snapshot_index()) return Status::Ok();  // Nothing newer to compact.
+  snapshot_membership_ = MembershipAt(index);
+  membership_entries_.erase(membership_entries_.begin(), membership_entries_.upper_bound(index));
   log_.CompactTo(index);
   snapshot_data_ = std::move(data);
   // Followers part-way through receiving an older snapshot start again with this one.
@@ -43,6 +45,7 @@ void Replica::SendSnapshotChunk(NodeId peer) {
                .log_generation = *log_.GenerationAt(log_.snapshot_index()),
                .snapshot_offset = offset,
                .snapshot_chunk = snapshot_data_.substr(offset, size),
+               .snapshot_membership = EncodeMembership(snapshot_membership_),
                .snapshot_done = offset + size == snapshot_data_.size()});
 }
 
@@ -110,8 +113,18 @@ void Replica::HandleSnapshotChunk(const Message& message) {
     // entries will be applied from the log as usual.
     log_.CommitTo(snapshot.index);
   } else {
+    auto membership = DecodeMembership(message.snapshot_membership);
+    if (!membership.ok()) {
+      respond(/*rejected=*/true, 0);  // A snapshot without a readable membership is unusable.
+      return;
+    }
     log_.RestoreSnapshot(snapshot.index, snapshot.generation);
-    snapshot_to_install_ = Snapshot{snapshot.index, snapshot.generation, snapshot.data};
+    snapshot_membership_ = *membership;
+    membership_entries_.clear();
+    membership_ = *membership;
+    OnMembershipChanged();
+    snapshot_to_install_ =
+        Snapshot{snapshot.index, snapshot.generation, snapshot.data, *membership};
     snapshot_data_ = std::move(snapshot.data);
     durable_index_ = std::min(durable_index_, snapshot.index);
   }

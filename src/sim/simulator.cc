@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "base/coding.h"
 #include "consensus/replica.h"
 #include "linearizability/kv_model.h"
 #include "sim/kv_state_machine.h"
@@ -38,6 +39,7 @@ constexpr struct {
     {kFaultLoss, "loss"},           {kFaultDelay, "delay"},   {kFaultDuplicate, "duplicate"},
     {kFaultReorder, "reorder"},     {kFaultPartition, "partition"}, {kFaultCrash, "crash"},
     {kFaultPause, "pause"},         {kFaultDrift, "drift"},   {kFaultTransfer, "transfer"},
+    {kFaultMembership, "membership"},
 };
 
 constexpr int64_t kTickMs = 10;               // A node's nominal tick.
@@ -166,6 +168,7 @@ class Simulation {
   bool clients_on_ = true;
   std::multimap<int64_t, Event> events_;
   std::vector<Node> nodes_;
+  std::set<NodeId> initial_voters_;  // The rest of the nodes start outside the cluster.
   std::vector<Client> clients_;
   SimStats stats_;
   std::string failure_;
@@ -200,6 +203,26 @@ class Simulation {
   uint64_t next_read_id_ = 1;
 };
 
+// A stored snapshot is the membership it was taken under followed by the state machine's data.
+std::string EncodeSnapshotBlob(const consensus::Membership& membership, std::string_view data) {
+  const std::string encoded = consensus::EncodeMembership(membership);
+  std::string blob;
+  PutFixed32(&blob, static_cast<uint32_t>(encoded.size()));
+  blob += encoded;
+  blob += data;
+  return blob;
+}
+
+Result<std::pair<consensus::Membership, std::string>> DecodeSnapshotBlob(std::string_view blob) {
+  if (blob.size() < 4 || blob.size() - 4 < DecodeFixed32(blob.data())) {
+    return Status::Corruption("snapshot blob too short");
+  }
+  const uint32_t size = DecodeFixed32(blob.data());
+  CAIRN_ASSIGN_OR_RETURN(consensus::Membership membership,
+                         consensus::DecodeMembership(blob.substr(4, size)));
+  return std::make_pair(std::move(membership), std::string(blob.substr(4 + size)));
+}
+
 void Simulation::Fail(std::string what) {
   if (failure_.empty()) failure_ = fmt::format("at {} ms: {}", now_ms_, what);
 }
@@ -214,7 +237,8 @@ void Simulation::ChooseFaultRates() {
   if (faults & kFaultDuplicate) duplicate_rate_ = Chance(0.7) ? Random(100) / 1000.0 : 0;
   if (faults & kFaultDelay) delay_max_ms_ = 1 + static_cast<int64_t>(Random(40));
   reorder_ = (faults & kFaultReorder) && Chance(0.7);
-  for (Fault fault : {kFaultPartition, kFaultCrash, kFaultPause, kFaultTransfer}) {
+  for (Fault fault : {kFaultPartition, kFaultCrash, kFaultPause, kFaultTransfer,
+                      kFaultMembership}) {
     if ((faults & fault) && Chance(0.85)) fault_actions_.push_back(fault);
   }
   constexpr uint64_t kBatchSizes[] = {1, 2, 4, 64, 256};
@@ -257,12 +281,15 @@ void Simulation::StartNode(Node& node) {
   consensus::RecoveredState recovered;
   if (newest->has_value()) {
     const cairn::Snapshot& snapshot = **newest;
-    auto restored = KvStateMachine::Restore(snapshot.data);
+    auto blob = DecodeSnapshotBlob(snapshot.data);
+    if (!blob.ok()) return fail_open("snapshot", blob.status());
+    auto restored = KvStateMachine::Restore(blob->second);
     if (!restored.ok()) return fail_open("snapshot data", restored.status());
     node.state_machine = std::move(restored).value();
     recovered.snapshot_index = snapshot.meta.index;
     recovered.snapshot_generation = snapshot.meta.generation;
-    recovered.snapshot_data = snapshot.data;
+    recovered.snapshot_membership = blob->first;
+    recovered.snapshot_data = std::move(blob->second);
   }
   wal::WriteAheadLog& wal_log = *node.log;
   const LogIndex snapshot_index = recovered.snapshot_index;
@@ -292,11 +319,9 @@ void Simulation::StartNode(Node& node) {
                             node.number, durable.generation, node.highest_generation));
   }
   recovered.hard_state = {durable.generation, durable.voted_for};
-  std::set<NodeId> voters;
-  for (const Node& other : nodes_) voters.insert(other.id);
   consensus::ReplicaOptions replica_options{
       .id = node.id,
-      .voters = voters,
+      .voters = initial_voters_,
       .heartbeat_interval_ticks = 1,
       .election_timeout_ticks = 10,
       .append_entries_max = append_entries_max_,
@@ -368,7 +393,10 @@ void Simulation::MaybeTakeSnapshot(Node& node) {
   if (!generation) return;
   std::string data = node.state_machine.Serialize();
   // The snapshot is durable before the log behind it is released (Low-Water Mark).
-  if (!node.snapshots->Save({index, *generation}, data).ok()) {
+  if (!node.snapshots
+           ->Save({index, *generation},
+                  EncodeSnapshotBlob(node.replica->MembershipAt(index), data))
+           .ok()) {
     return CrashNode(node, "its disk failed while saving a snapshot");
   }
   node.snapshot_index = index;
@@ -389,7 +417,10 @@ bool Simulation::Persist(Node& node, const Ready& ready) {
   }
   if (ready.snapshot) {
     const consensus::Snapshot& snapshot = *ready.snapshot;
-    if (!node.snapshots->Save({snapshot.index, snapshot.generation}, snapshot.data).ok()) {
+    if (!node.snapshots
+             ->Save({snapshot.index, snapshot.generation},
+                    EncodeSnapshotBlob(snapshot.membership, snapshot.data))
+             .ok()) {
       return false;
     }
     if (!node.log->Reset(snapshot.index.next()).ok()) return false;
@@ -708,6 +739,38 @@ void Simulation::HandleFault() {
         Trace("node {} paused until {} ms", victim.number, victim.paused_until_ms);
       }
       break;
+    case kFaultMembership:
+      for (Node& node : nodes_) {
+        if (!node.up || node.paused_until_ms > now_ms_ || node.replica->role() != Role::kLeader) {
+          continue;
+        }
+        const consensus::Membership& membership = node.replica->membership();
+        std::optional<consensus::MembershipChange> change;
+        std::vector<NodeId> outsiders;
+        for (const Node& other : nodes_) {
+          if (!membership.Contains(other.id)) outsiders.push_back(other.id);
+        }
+        if (!membership.learners.empty()) {
+          change = {consensus::MembershipChange::Kind::kPromoteLearner,
+                    *membership.learners.begin()};
+        } else if (!outsiders.empty() && Chance(0.6)) {
+          change = {consensus::MembershipChange::Kind::kAddLearner,
+                    outsiders[Random(outsiders.size())]};
+        } else if (membership.voters.size() > 1) {
+          auto voter = membership.voters.begin();
+          std::advance(voter, Random(membership.voters.size()));
+          change = {consensus::MembershipChange::Kind::kRemoveMember, *voter};
+        }
+        if (change) {
+          auto proposed = node.replica->ProposeMembershipChange(*change);
+          Trace("leader {} proposes membership change {} of node {}: {}", node.number,
+                static_cast<int>(change->kind), change->node,
+                proposed.ok() ? std::string("appended") : proposed.status().ToString());
+          Process(node);
+        }
+        break;
+      }
+      break;
     case kFaultTransfer:
       for (Node& node : nodes_) {
         if (node.up && node.paused_until_ms <= now_ms_ && node.replica->role() == Role::kLeader &&
@@ -827,15 +890,26 @@ void Simulation::CheckConvergence() {
     }
   }
   if (leader == nullptr) {
-    return Fail(fmt::format("liveness: no leader {} ms after the faults healed",
-                            options_.liveness_bound_ms));
+    std::string states;
+    for (const Node& node : nodes_) {
+      states += fmt::format("; node {} {} in generation {}, leader {}, log [{}, {}], commit {}, {}",
+                            node.number, consensus::RoleName(node.replica->role()),
+                            node.replica->generation(), node.replica->leader(),
+                            node.replica->log().first_index(), node.replica->log().last_index(),
+                            node.replica->log().commit_index(),
+                            node.replica->membership().ToString());
+    }
+    return Fail(fmt::format("liveness: no leader {} ms after the faults healed{}",
+                            options_.liveness_bound_ms, states));
   }
   const LogIndex last = leader->replica->log().last_index();
+  const consensus::Membership& membership = leader->replica->membership();
   if (leader->replica->log().commit_index() != last) {
     return Fail(fmt::format("liveness: leader {} has not committed its log ({} of {})",
                             leader->number, leader->replica->log().commit_index(), last));
   }
   for (const Node& node : nodes_) {
+    if (!membership.Contains(node.id)) continue;  // Removed, or never added: not expected to follow.
     if (node.replica->log().applied_index() != last) {
       return Fail(fmt::format("liveness: node {} applied {} of the leader's {} entries {} ms "
                               "after the faults healed",
@@ -873,6 +947,12 @@ SimResult Simulation::Run() {
       CAIRN_CHECK(node.fs->CreateDirectory("/node").ok(), "the simulated disk has /node");
     }
     ChooseFaultRates();
+    // With membership changes on, some nodes may start outside the cluster, to be added later.
+    int spares = 0;
+    if (options_.faults & kFaultMembership) {
+      spares = static_cast<int>(Random(std::min(3, options_.nodes)));
+    }
+    for (int n = 1; n <= options_.nodes - spares; ++n) initial_voters_.insert(NodeId(n));
     for (Node& node : nodes_) StartNode(node);
     clients_.resize(options_.clients);
     for (int c = 1; c <= options_.clients; ++c) {

@@ -7,7 +7,8 @@
 // per seed with random rates (swarm testing): message loss, delay, duplication and reordering;
 // partitions (symmetric, one-way, minority/majority, a bridge node); crashes that lose everything
 // not fsynced and may tear the last write, including in the middle of persisting a Ready; paused
-// nodes; clock drift (each node ticks at its own rate); leadership transfers under load.
+// nodes; clock drift (each node ticks at its own rate); leadership transfers and membership
+// changes (add a learner, promote it, remove a member, the leader included) under load.
 //
 // Checked after every step (an event and the Ready processing it causes): at most one leader per
 // generation; log matching (the same index and generation imply the same entry and the same
@@ -41,7 +42,8 @@ enum Fault : uint32_t {
   kFaultPause = 1u << 6,      // Nodes stop for a while (a long GC pause).
   kFaultDrift = 1u << 7,      // Nodes' clocks tick at different rates.
   kFaultTransfer = 1u << 8,   // Leadership transfers under load.
-  kAllFaults = (1u << 9) - 1,
+  kFaultMembership = 1u << 9, // Members added (as learners, then promoted) and removed under load.
+  kAllFaults = (1u << 10) - 1,
 };
 
 // "loss,delay,..." | "all" | "none" -> a fault set; nullopt for an unknown name.
