@@ -4,6 +4,7 @@
 #   make test    install missing packages, build with ASan+UBSan (warnings are errors), run every test
 #   make build   Release binaries in build/bin/
 #   make bench   build Release and run the benchmarks
+#   make soak    build Release and run simulator seeds without end (Ctrl-C to stop)
 #   make format  clang-format every source file
 
 JOBS        ?= $(shell nproc)
@@ -12,7 +13,7 @@ TEST_DIR    := build/asan
 BIN_DIR     := $(CURDIR)/build/bin
 CTEST_ARGS  ?=
 
-.PHONY: all deps build run test bench format clean
+.PHONY: all deps build run test bench soak format clean
 
 all: build
 
@@ -37,6 +38,13 @@ test: deps $(TEST_DIR)/build.ninja
 
 bench: build
 	$(BIN_DIR)/cairn-bench-wal
+	$(BIN_DIR)/cairn-bench-core
+
+# Seeds without end, from a random start so every soak explores new ground; each failure prints
+# the command that replays it.
+SOAK_START ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+soak: build
+	$(BIN_DIR)/cairn-sim --seeds 0 --seed-start $(SOAK_START) --quiet
 
 format: deps
 	find src bench tests -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -11,11 +11,15 @@ void Replica::StepFollower(const Message& message) {
     case MessageType::kAppend:
       leader_ = message.from;
       election_elapsed_ = 0;
+      ticks_since_leader_contact_ = 0;
+      leader_commit_seen_ = std::max(leader_commit_seen_, message.commit_index);
       HandleAppend(message);
       return;
     case MessageType::kHeartbeat:
       leader_ = message.from;
       election_elapsed_ = 0;
+      ticks_since_leader_contact_ = 0;
+      leader_commit_seen_ = std::max(leader_commit_seen_, message.commit_index);
       HandleHeartbeat(message);
       return;
     case MessageType::kSnapshot:

@@ -187,8 +187,25 @@ bool Replica::HasPlausibleNumbers(const Message& message) {
   return message.entries.size() < kPlausibleMax;
 }
 
+StaleReadBound Replica::StaleRead() const {
+  StaleReadBound bound;
+  bound.applied_index = log_.applied_index();
+  bound.leader_known = leader_ != NodeId(0);
+  if (role_ == Role::kLeader) {
+    bound.leader_commit_index = log_.commit_index();
+    bound.ticks_since_leader_contact = 0;
+  } else {
+    bound.leader_commit_index = std::max(leader_commit_seen_, log_.commit_index());
+    bound.ticks_since_leader_contact = ticks_since_leader_contact_;
+  }
+  bound.entries_behind_at_last_contact =
+      bound.leader_commit_index.value() - std::min(bound.leader_commit_index, bound.applied_index).value();
+  return bound;
+}
+
 void Replica::Tick() {
   CheckNoReadyOutstanding();
+  ++ticks_since_leader_contact_;
   (this->*RoleBehaviour::Of(role_).tick)();
 }
 

@@ -118,6 +118,19 @@ struct Ready {
   }
 };
 
+// What a replica can say about a local (serializable) read that skips the read-index round:
+// it reflects `applied_index`, and the leader's commit index was at least `leader_commit_index`
+// when this replica last heard from a leader, `ticks_since_leader_contact` ticks ago. So the read
+// may miss at most leader_commit_index - applied_index entries as of then, plus whatever committed
+// since (bounded staleness, for Follower Reads that accept it).
+struct StaleReadBound {
+  LogIndex applied_index;
+  LogIndex leader_commit_index;
+  uint64_t entries_behind_at_last_contact = 0;
+  uint64_t ticks_since_leader_contact = 0;
+  bool leader_known = false;
+};
+
 // What a recovering replica starts from (read by the shell from its data directory).
 struct RecoveredState {
   HardState hard_state;
@@ -165,6 +178,7 @@ class Replica {
   // snapshot taken there.
   Membership MembershipAt(LogIndex index) const;
   bool IsVoter() const { return membership_.voters.count(options_.id) != 0; }
+  StaleReadBound StaleRead() const;
   const std::map<NodeId, Progress>& progress() const { return progress_; }
 
  private:
@@ -238,6 +252,8 @@ class Replica {
   std::map<NodeId, Progress> progress_;  // Leader only: one per peer.
   std::set<NodeId> recently_active_;     // Leader only: peers heard from since the last check.
   uint32_t election_elapsed_ = 0;
+  uint64_t ticks_since_leader_contact_ = 0;  // For StaleRead.
+  LogIndex leader_commit_seen_;              // The highest commit index a leader told us.
   uint32_t heartbeat_elapsed_ = 0;
   uint32_t randomized_election_timeout_ = 0;
   NodeId transfer_target_;               // Leader only: a leadership transfer under way.

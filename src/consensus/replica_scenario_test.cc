@@ -585,6 +585,28 @@ TEST(ReplicaScenario, RemovedLeaderStepsDownOnceTheChangeCommits) {
   EXPECT_EQ(std::vector<std::string>{"after-removal"}, cluster.AppliedCommands(other));
 }
 
+TEST(ReplicaScenario, StaleReadReportsHowFarBehindItMayBe) {
+  Cluster cluster(3);
+  cluster.ElectLeader(1);
+  cluster.Tick(1);
+  cluster.DeliverAll();
+  const StaleReadBound fresh = cluster[3].StaleRead();
+  EXPECT_TRUE(fresh.leader_known);
+  EXPECT_EQ(0u, fresh.entries_behind_at_last_contact);
+  EXPECT_EQ(0u, fresh.ticks_since_leader_contact);
+  // Cut node 3 off: its local reads grow staler, and it says so.
+  cluster.Isolate(3);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(cluster.Propose(1, "w" + std::to_string(i)).ok());
+  cluster.DeliverAll();
+  cluster.Tick(3, 4);
+  const StaleReadBound stale = cluster[3].StaleRead();
+  EXPECT_EQ(4u, stale.ticks_since_leader_contact);
+  EXPECT_EQ(fresh.applied_index, stale.applied_index);
+  const StaleReadBound leader = cluster[1].StaleRead();
+  EXPECT_EQ(0u, leader.ticks_since_leader_contact);
+  EXPECT_GT(leader.leader_commit_index, stale.applied_index);
+}
+
 TEST(ReplicaScenarioDeathTest, InputWhileReadyOutstandingCrashes) {
   Cluster cluster(1);
   cluster.ElectLeader(1);

@@ -170,7 +170,7 @@ class Simulation {
   std::vector<Node> nodes_;
   std::set<NodeId> initial_voters_;  // The rest of the nodes start outside the cluster.
   std::vector<Client> clients_;
-  SimStats stats_;
+  SimStats stats_{.trace_hash = 0xCBF29CE484222325ull};
   std::string failure_;
 
   // Fault rates, chosen per seed.
@@ -978,6 +978,17 @@ SimResult Simulation::Run() {
       Event event = std::move(next->second);
       events_.erase(next);
       ++stats_.events;
+      for (uint64_t value :
+           {static_cast<uint64_t>(now_ms_), static_cast<uint64_t>(event.type),
+            static_cast<uint64_t>(event.node), static_cast<uint64_t>(event.client),
+            static_cast<uint64_t>(event.message.type), event.message.from.value(),
+            event.message.generation.value(), event.message.log_index.value()}) {
+        // FNV-1a over the event's fields.
+        for (int byte = 0; byte < 8; ++byte) {
+          stats_.trace_hash = (stats_.trace_hash ^ ((value >> (8 * byte)) & 0xFF)) *
+                              0x100000001B3ull;
+        }
+      }
       HandleEvent(event);
     }
     if (stats_.events >= kEventsMax) Fail("the run exceeded its event bound");

@@ -71,6 +71,9 @@ struct SimStats {
   uint64_t leader_elections = 0;
   uint64_t crashes = 0;
   uint64_t linearizability_steps = 0;
+  // A hash of every event in order (time, kind, node, client, message): equal for two runs of
+  // the same options, bit for bit.
+  uint64_t trace_hash = 0;
 };
 
 struct SimResult {

@@ -15,6 +15,9 @@ TEST(Simulator, SameSeedSameRun) {
   EXPECT_EQ(first.stats.messages_sent, second.stats.messages_sent);
   EXPECT_EQ(first.stats.entries_committed, second.stats.entries_committed);
   EXPECT_EQ(first.stats.operations, second.stats.operations);
+  EXPECT_EQ(first.stats.trace_hash, second.stats.trace_hash) << "bit for bit the same run";
+  options.seed = 43;
+  EXPECT_NE(first.stats.trace_hash, RunSimulation(options).stats.trace_hash);
 }
 
 TEST(Simulator, FaultFreeRunMakesProgress) {
