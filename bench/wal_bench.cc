@@ -89,6 +89,24 @@ struct WriterResult {
   double p99_latency_us = 0;
 };
 
+// Throughput, batching and latency percentiles of one measurement.
+WriterResult Summarize(const cairn::wal::GroupCommitStats& stats,
+                       const std::vector<std::vector<double>>& latencies, double elapsed) {
+  std::vector<double> all;
+  for (const auto& per_writer : latencies) {
+    all.insert(all.end(), per_writer.begin(), per_writer.end());
+  }
+  std::sort(all.begin(), all.end());
+  WriterResult result;
+  result.entries_per_second = stats.entries / elapsed;
+  result.entries_per_sync = stats.batches == 0 ? 0 : double(stats.entries) / stats.batches;
+  if (!all.empty()) {
+    result.p50_latency_us = all[all.size() / 2];
+    result.p99_latency_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  }
+  return result;
+}
+
 WriterResult MeasureWriters(const std::string& dir, int writers, double seconds) {
   const std::string wal_dir = fmt::format("{}/wal-{}-writers", dir, writers);
   std::filesystem::remove_all(wal_dir);
@@ -121,19 +139,9 @@ WriterResult MeasureWriters(const std::string& dir, int writers, double seconds)
   }
   const double elapsed = Seconds(Clock::now() - start);
   if (failed) Die("an append failed during the benchmark");
-  std::vector<double> all;
-  for (auto& per_writer : latencies) all.insert(all.end(), per_writer.begin(), per_writer.end());
-  std::sort(all.begin(), all.end());
-  WriterResult result;
-  result.entries_per_second = stats.entries / elapsed;
-  result.entries_per_sync = stats.batches == 0 ? 0 : double(stats.entries) / stats.batches;
-  if (!all.empty()) {
-    result.p50_latency_us = all[all.size() / 2];
-    result.p99_latency_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-  }
   log->reset();
   std::filesystem::remove_all(wal_dir);
-  return result;
+  return Summarize(stats, latencies, elapsed);
 }
 
 // N logical writers, each with one durable append outstanding at a time, driven by completions
@@ -181,19 +189,9 @@ WriterResult MeasureAsyncWriters(const std::string& dir, int writers, double sec
   }
   const double elapsed = Seconds(Clock::now() - start);
   if (failed) Die("an append failed during the benchmark");
-  std::vector<double> all;
-  for (auto& per_writer : latencies) all.insert(all.end(), per_writer.begin(), per_writer.end());
-  std::sort(all.begin(), all.end());
-  WriterResult result;
-  result.entries_per_second = stats.entries / elapsed;
-  result.entries_per_sync = stats.batches == 0 ? 0 : double(stats.entries) / stats.batches;
-  if (!all.empty()) {
-    result.p50_latency_us = all[all.size() / 2];
-    result.p99_latency_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-  }
   log->reset();
   std::filesystem::remove_all(wal_dir);
-  return result;
+  return Summarize(stats, latencies, elapsed);
 }
 
 double Median(std::vector<double> values) {

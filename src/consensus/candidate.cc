@@ -125,10 +125,7 @@ void Replica::StepCandidate(const Message& message) {
       return;
     }
     case MessageType::kReadIndex:
-      Send(Message{.type = MessageType::kReadIndexResponse,
-                   .to = message.from,
-                   .rejected = true,
-                   .read_id = message.read_id});
+      RejectReadIndex(message);  // Only the leader answers; ask it.
       return;
     case MessageType::kAppend:
     case MessageType::kHeartbeat:

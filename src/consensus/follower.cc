@@ -45,10 +45,7 @@ void Replica::StepFollower(const Message& message) {
       }
       return;
     case MessageType::kReadIndex:
-      Send(Message{.type = MessageType::kReadIndexResponse,
-                   .to = message.from,
-                   .rejected = true,
-                   .read_id = message.read_id});
+      RejectReadIndex(message);  // Only the leader answers; ask it.
       return;
     default:
       return;

@@ -37,6 +37,13 @@ Status Replica::ReadIndex(uint64_t read_id) {
   return Status::Ok();
 }
 
+void Replica::RejectReadIndex(const Message& request) {
+  Send(Message{.type = MessageType::kReadIndexResponse,
+               .to = request.from,
+               .rejected = true,
+               .read_id = request.read_id});
+}
+
 void Replica::FailForwardedReads() {
   // The leader we asked is gone (or we are no longer its follower): its answer may never come.
   for (uint64_t read_id : forwarded_reads_) {
@@ -52,10 +59,7 @@ void Replica::FailForwardedReads() {
 
 void Replica::HandleReadIndexRequest(NodeId requester, uint64_t read_id) {
   if (requester != options_.id && reads_awaiting_round_.size() >= options_.reads_pending_max) {
-    Send(Message{.type = MessageType::kReadIndexResponse,
-                 .to = requester,
-                 .rejected = true,
-                 .read_id = read_id});
+    RejectReadIndex(Message{.from = requester, .read_id = read_id});
     return;
   }
   if (options_.planted_bug == PlantedBug::kReadWithoutHeartbeat) {

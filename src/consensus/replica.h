@@ -237,6 +237,7 @@ class Replica {
   void ReleaseAppliedReads();
   void FailPendingReads(const Status& status);
   void FailForwardedReads();
+  void RejectReadIndex(const Message& request);
 
   ReplicaOptions options_;
   std::mt19937_64 random_;

@@ -173,8 +173,7 @@ class Simulation {
   SimStats stats_{.trace_hash = 0xCBF29CE484222325ull};
   std::string failure_;
 
-  // Fault rates, chosen per seed.
-  // Replication shape, also chosen per seed: small batches and windows expose bugs that large
+  // Replication shape, chosen per seed: small batches and windows expose bugs that large
   // ones hide (a follower holding an old entry without the new leader's own).
   uint64_t append_entries_max_ = 256;
   uint32_t appends_in_flight_max_ = 8;
@@ -183,6 +182,7 @@ class Simulation {
   uint64_t snapshot_every_entries_ = 0;
   uint64_t snapshot_chunk_bytes_ = 64;
   uint64_t segment_bytes_ = 4096;
+  // Fault rates, chosen per seed.
   double loss_rate_ = 0;
   double duplicate_rate_ = 0;
   double reply_loss_rate_ = 0;
