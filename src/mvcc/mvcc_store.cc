@@ -1,0 +1,852 @@
+#include "mvcc/mvcc_store.h"
+
+#include <algorithm>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <set>
+#include <utility>
+
+#include "base/crc32c.h"
+
+namespace cairn::mvcc {
+
+namespace {
+
+constexpr std::string_view kAllKeysFrom("\0", 1);
+
+// The keys of `map` named by (key, range_end), with the range rules of RangeRequest.
+template <typename Map>
+auto KeyBounds(Map& map, std::string_view key, std::string_view range_end) {
+  using Iterator = decltype(map.begin());
+  if (range_end.empty()) {
+    Iterator found = map.find(key);
+    return std::pair<Iterator, Iterator>{found, found == map.end() ? found : std::next(found)};
+  }
+  Iterator begin = map.lower_bound(key);
+  if (range_end == kAllKeysFrom) return std::pair<Iterator, Iterator>{begin, map.end()};
+  if (range_end <= key) return std::pair<Iterator, Iterator>{begin, begin};
+  return std::pair<Iterator, Iterator>{begin, map.lower_bound(range_end)};
+}
+
+template <typename Number>
+int ThreeWay(Number left, Number right) {
+  if (left < right) return -1;
+  if (right < left) return 1;
+  return 0;
+}
+
+bool CompareKeyValue(const Compare& compare, const KeyValue& kv) {
+  int order = 0;
+  switch (compare.target) {
+    case CompareTarget::kVersion:
+      order = ThreeWay(kv.version, compare.version);
+      break;
+    case CompareTarget::kCreate:
+      order = ThreeWay(kv.create_revision, compare.create_revision);
+      break;
+    case CompareTarget::kMod:
+      order = ThreeWay(kv.mod_revision, compare.mod_revision);
+      break;
+    case CompareTarget::kValue:
+      order = ThreeWay(kv.value.compare(compare.value), 0);
+      break;
+    case CompareTarget::kLease:
+      order = ThreeWay(kv.lease, compare.lease);
+      break;
+  }
+  switch (compare.result) {
+    case CompareResult::kEqual:
+      return order == 0;
+    case CompareResult::kNotEqual:
+      return order != 0;
+    case CompareResult::kGreater:
+      return order > 0;
+    case CompareResult::kLess:
+      return order < 0;
+  }
+  CAIRN_CHECK(false, "compare results are validated before evaluation (got {})",
+              static_cast<int>(compare.result));
+  return false;
+}
+
+// --- Request validation -------------------------------------------------------------------------
+
+size_t RequestBytes(const TxnRequest& request);
+
+size_t RequestOpBytes(const RequestOp& op) {
+  if (const auto* range = std::get_if<RangeRequest>(&op.request)) {
+    return range->key.size() + range->range_end.size();
+  }
+  if (const auto* put = std::get_if<PutRequest>(&op.request)) {
+    return put->key.size() + put->value.size();
+  }
+  if (const auto* del = std::get_if<DeleteRangeRequest>(&op.request)) {
+    return del->key.size() + del->range_end.size();
+  }
+  return RequestBytes(std::get<TxnRequest>(op.request));
+}
+
+size_t RequestBytes(const TxnRequest& request) {
+  size_t bytes = 0;
+  for (const Compare& compare : request.compare) {
+    bytes += compare.key.size() + compare.range_end.size() + compare.value.size();
+  }
+  for (const RequestOp& op : request.success) bytes += RequestOpBytes(op);
+  for (const RequestOp& op : request.failure) bytes += RequestOpBytes(op);
+  return bytes;
+}
+
+Status ValidateRangeRequest(const RangeRequest& request) {
+  if (request.key.empty()) return Status::InvalidArgument(std::string(kErrorEmptyKey));
+  if (request.limit < 0) return Status::InvalidArgument("mvcc: range limit is negative");
+  if (static_cast<uint8_t>(request.sort_order) > static_cast<uint8_t>(SortOrder::kDescend)) {
+    return Status::InvalidArgument("mvcc: unknown sort order");
+  }
+  if (static_cast<uint8_t>(request.sort_target) > static_cast<uint8_t>(SortTarget::kValue)) {
+    return Status::InvalidArgument("mvcc: unknown sort target");
+  }
+  return Status::Ok();
+}
+
+// etcd's checkPutRequest: the order of the checks decides which error a bad request gets.
+Status ValidatePutRequest(const PutRequest& request) {
+  if (request.key.empty()) return Status::InvalidArgument(std::string(kErrorEmptyKey));
+  if (request.ignore_value && !request.value.empty()) {
+    return Status::InvalidArgument(std::string(kErrorValueProvided));
+  }
+  if (request.ignore_lease && request.lease != 0) {
+    return Status::InvalidArgument(std::string(kErrorLeaseProvided));
+  }
+  return Status::Ok();
+}
+
+Status ValidateDeleteRangeRequest(const DeleteRangeRequest& request) {
+  if (request.key.empty()) return Status::InvalidArgument(std::string(kErrorEmptyKey));
+  return Status::Ok();
+}
+
+Status ValidateCompare(const Compare& compare) {
+  if (compare.key.empty()) return Status::InvalidArgument(std::string(kErrorEmptyKey));
+  if (static_cast<uint8_t>(compare.target) > static_cast<uint8_t>(CompareTarget::kLease)) {
+    return Status::InvalidArgument("mvcc: unknown compare target");
+  }
+  if (static_cast<uint8_t>(compare.result) > static_cast<uint8_t>(CompareResult::kNotEqual)) {
+    return Status::InvalidArgument("mvcc: unknown compare result");
+  }
+  return Status::Ok();
+}
+
+// The keys one branch of a Txn writes, for etcd's duplicate-key rule (checkIntervals): a branch,
+// its nested Txns included, may not put a key twice nor put a key that a delete of it covers.
+// Deletes may overlap each other. The two branches of a nested Txn exclude each other, so they
+// may put the same key.
+struct DeleteInterval {
+  std::string begin{};
+  std::string end{};  // Exclusive; empty means no upper bound.
+};
+
+struct BranchWrites {
+  std::set<std::string, std::less<>> puts{};
+  std::vector<DeleteInterval> deletes{};
+};
+
+bool DeletesCover(const std::vector<DeleteInterval>& deletes, const std::string& key) {
+  return std::any_of(deletes.begin(), deletes.end(), [&](const DeleteInterval& interval) {
+    return interval.begin <= key && (interval.end.empty() || key < interval.end);
+  });
+}
+
+DeleteInterval IntervalOf(const DeleteRangeRequest& request) {
+  if (request.range_end.empty()) return {request.key, request.key + std::string(1, '\0')};
+  if (request.range_end == kAllKeysFrom) return {request.key, ""};
+  return {request.key, request.range_end};
+}
+
+Status CollectBranchWrites(const std::vector<RequestOp>& ops, BranchWrites& out) {
+  const Status duplicate = Status::InvalidArgument(std::string(kErrorDuplicateKey));
+  for (const RequestOp& op : ops) {
+    if (const auto* del = std::get_if<DeleteRangeRequest>(&op.request)) {
+      out.deletes.push_back(IntervalOf(*del));
+    }
+  }
+  for (const RequestOp& op : ops) {
+    const auto* txn = std::get_if<TxnRequest>(&op.request);
+    if (txn == nullptr) continue;
+    BranchWrites then_writes;
+    BranchWrites else_writes;
+    CAIRN_TRY(CollectBranchWrites(txn->success, then_writes));
+    CAIRN_TRY(CollectBranchWrites(txn->failure, else_writes));
+    for (const std::string& key : then_writes.puts) {
+      if (out.puts.contains(key) || DeletesCover(out.deletes, key)) return duplicate;
+      out.puts.insert(key);
+    }
+    for (const std::string& key : else_writes.puts) {
+      if (out.puts.contains(key) && !then_writes.puts.contains(key)) return duplicate;
+      if (DeletesCover(out.deletes, key)) return duplicate;
+      out.puts.insert(key);
+    }
+    for (DeleteInterval& interval : then_writes.deletes) out.deletes.push_back(std::move(interval));
+    for (DeleteInterval& interval : else_writes.deletes) out.deletes.push_back(std::move(interval));
+  }
+  for (const RequestOp& op : ops) {
+    const auto* put = std::get_if<PutRequest>(&op.request);
+    if (put == nullptr) continue;
+    if (out.puts.contains(put->key) || DeletesCover(out.deletes, put->key)) return duplicate;
+    out.puts.insert(put->key);
+  }
+  return Status::Ok();
+}
+
+void SetHeaders(TxnResponse& response, Revision revision) {
+  response.header.revision = revision;
+  for (ResponseOp& op : response.responses) {
+    if (auto* range = std::get_if<RangeResponse>(&op.response)) {
+      range->header.revision = revision;
+    } else if (auto* put = std::get_if<PutResponse>(&op.response)) {
+      put->header.revision = revision;
+    } else if (auto* del = std::get_if<DeleteRangeResponse>(&op.response)) {
+      del->header.revision = revision;
+    } else {
+      SetHeaders(std::get<TxnResponse>(op.response), revision);
+    }
+  }
+}
+
+// --- Snapshot encoding --------------------------------------------------------------------------
+//
+// Layout (all integers little-endian):
+//   u32 magic "CMVS" | u32 format version (1)
+//   i64 current revision | i64 compacted revision
+//   u64 timestamp count | u64 packed timestamp per revision, from max(compacted, 1) to current
+//   u64 key count | per key, in increasing key order:
+//       u32 key bytes | key | u32 version count | per version, in increasing (main, sub):
+//           i64 main | i64 sub | u8 tombstone | i64 create revision | i64 version | i64 lease |
+//           u32 value bytes | value
+//   u32 crc32c of every byte before it
+constexpr uint32_t kSnapshotMagic = 0x53564D43;  // "CMVS" read as little-endian bytes.
+constexpr uint32_t kSnapshotFormatVersion = 1;
+constexpr size_t kSnapshotHeaderBytes = 8;
+constexpr size_t kSnapshotTrailerBytes = 4;
+constexpr size_t kEncodedKeyBytesMin = 4 + 1 + 4;
+constexpr size_t kEncodedVersionBytesMin = 8 + 8 + 1 + 8 + 8 + 8 + 4;
+static_assert(kSnapshotHeaderBytes == sizeof(kSnapshotMagic) + sizeof(kSnapshotFormatVersion));
+
+class Encoder {
+ public:
+  void U8(uint8_t value) { out_.push_back(static_cast<char>(value)); }
+  void U32(uint32_t value) {
+    for (int shift = 0; shift < 32; shift += 8) U8(static_cast<uint8_t>(value >> shift));
+  }
+  void U64(uint64_t value) {
+    for (int shift = 0; shift < 64; shift += 8) U8(static_cast<uint8_t>(value >> shift));
+  }
+  void I64(int64_t value) { U64(static_cast<uint64_t>(value)); }
+  void Bytes(std::string_view bytes) {
+    CAIRN_CHECK(bytes.size() <= std::numeric_limits<uint32_t>::max(),
+                "keys and values fit a u32 length (got {} bytes)", bytes.size());
+    U32(static_cast<uint32_t>(bytes.size()));
+    out_.append(bytes);
+  }
+  std::string& out() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class Decoder {
+ public:
+  explicit Decoder(std::string_view in) : in_(in) {}
+  size_t remaining() const { return in_.size() - position_; }
+  [[nodiscard]] bool U8(uint8_t& value) {
+    if (remaining() < 1) return false;
+    value = static_cast<uint8_t>(in_[position_++]);
+    return true;
+  }
+  [[nodiscard]] bool U32(uint32_t& value) {
+    if (remaining() < 4) return false;
+    value = 0;
+    for (int shift = 0; shift < 32; shift += 8) {
+      value |= static_cast<uint32_t>(static_cast<uint8_t>(in_[position_++])) << shift;
+    }
+    return true;
+  }
+  [[nodiscard]] bool U64(uint64_t& value) {
+    if (remaining() < 8) return false;
+    value = 0;
+    for (int shift = 0; shift < 64; shift += 8) {
+      value |= static_cast<uint64_t>(static_cast<uint8_t>(in_[position_++])) << shift;
+    }
+    return true;
+  }
+  [[nodiscard]] bool I64(int64_t& value) {
+    uint64_t raw = 0;
+    if (!U64(raw)) return false;
+    value = static_cast<int64_t>(raw);
+    return true;
+  }
+  [[nodiscard]] bool Bytes(std::string& value) {
+    uint32_t size = 0;
+    if (!U32(size) || remaining() < size) return false;
+    value.assign(in_.substr(position_, size));
+    position_ += size;
+    return true;
+  }
+
+ private:
+  std::string_view in_;
+  size_t position_ = 0;
+};
+
+Status SnapshotCorrupt(std::string_view what) {
+  return Status::Corruption(fmt::format("mvcc snapshot: {}", what));
+}
+
+}  // namespace
+
+// One write transaction in progress. Every version it appends carries write_revision; reads in
+// the transaction see them, compares see the store at read_revision (before the transaction).
+struct MvccStore::WriteBatch {
+  Revision read_revision{};
+  Revision write_revision{};
+  int64_t next_sub = 0;
+  bool has_put = false;
+  std::vector<KeyIndex::iterator> keys_written{};  // In append order, for rollback.
+};
+
+MvccStore::MvccStore(MvccOptions options) : options_(options) {
+  revisions_.push_back(RevisionEntry{options_.initial_timestamp, {}});
+}
+
+const MvccStore::VersionRecord* MvccStore::VisibleAt(const KeyHistory& history, Revision revision) {
+  auto after = std::upper_bound(
+      history.versions.begin(), history.versions.end(), revision,
+      [](Revision wanted, const VersionRecord& record) { return wanted < record.main; });
+  if (after == history.versions.begin()) return nullptr;
+  const VersionRecord& record = *std::prev(after);
+  CAIRN_CHECK(record.main <= revision, "binary search finds a version at or below {} (got {})",
+              revision, record.main);
+  return record.tombstone ? nullptr : &record;
+}
+
+KeyValue MvccStore::ToKeyValue(const std::string& key, const VersionRecord& record) {
+  return KeyValue{key, record.create_revision, record.main, record.version, record.value,
+                  record.lease};
+}
+
+uint64_t MvccStore::VersionBytes(const std::string& key, const VersionRecord& record) {
+  return key.size() + record.value.size();
+}
+
+Status MvccStore::CheckReadRevision(Revision revision, Revision newest_readable) const {
+  if (revision > newest_readable) return Status::OutOfRange(std::string(kErrorFutureRevision));
+  if (revision < compacted_revision_) return Status::OutOfRange(std::string(kErrorCompacted));
+  return Status::Ok();
+}
+
+Result<RangeResponse> MvccStore::Range(const RangeRequest& request) const {
+  CAIRN_TRY(ValidateRangeRequest(request));
+  if (request.key.size() + request.range_end.size() > options_.request_bytes_max) {
+    return Status::InvalidArgument(std::string(kErrorRequestTooLarge));
+  }
+  CAIRN_ASSIGN_OR_RETURN(RangeResponse response,
+                         RangeAt(request, current_revision_, current_revision_));
+  response.header.revision = current_revision_;
+  return response;
+}
+
+Result<RangeResponse> MvccStore::RangeAt(const RangeRequest& request, Revision default_revision,
+                                         Revision newest_readable) const {
+  CAIRN_TRY(ValidateRangeRequest(request));
+  Revision revision = default_revision;
+  if (request.revision > Revision{0}) {
+    CAIRN_TRY(CheckReadRevision(request.revision, newest_readable));
+    revision = request.revision;
+  }
+  CAIRN_CHECK(revision >= compacted_revision_, "a range reads at or above the compacted revision "
+              "(read {} compacted {})", revision, compacted_revision_);
+
+  const bool filtered = request.min_mod_revision != Revision{0} ||
+                        request.max_mod_revision != Revision{0} ||
+                        request.min_create_revision != Revision{0} ||
+                        request.max_create_revision != Revision{0};
+  SortOrder order = request.sort_order;
+  // etcd: a sort target other than the key with no order means ascending.
+  if (order == SortOrder::kNone && request.sort_target != SortTarget::kKey) {
+    order = SortOrder::kAscend;
+  }
+  const bool key_order = request.sort_target == SortTarget::kKey && order != SortOrder::kDescend;
+  // Without filters or a reordering sort, collecting limit + 1 keys is enough to set `more`.
+  const size_t collect_max = (request.limit > 0 && !filtered && key_order)
+                                 ? static_cast<size_t>(request.limit) + 1
+                                 : std::numeric_limits<size_t>::max();
+
+  RangeResponse response;
+  auto [begin, end] = KeyBounds(keys_, request.key, request.range_end);
+  for (auto it = begin; it != end; ++it) {
+    const VersionRecord* record = VisibleAt(it->second, revision);
+    if (record == nullptr) continue;
+    ++response.count;
+    if (request.count_only || response.kvs.size() >= collect_max) continue;
+    KeyValue kv = ToKeyValue(it->first, *record);
+    if (request.keys_only) kv.value.clear();
+    response.kvs.push_back(std::move(kv));
+  }
+  if (request.count_only) return response;
+
+  if (filtered) {
+    std::erase_if(response.kvs, [&](const KeyValue& kv) {
+      return (request.min_mod_revision != Revision{0} && kv.mod_revision < request.min_mod_revision) ||
+             (request.max_mod_revision != Revision{0} && kv.mod_revision > request.max_mod_revision) ||
+             (request.min_create_revision != Revision{0} &&
+              kv.create_revision < request.min_create_revision) ||
+             (request.max_create_revision != Revision{0} &&
+              kv.create_revision > request.max_create_revision);
+    });
+  }
+
+  if (request.sort_target == SortTarget::kKey) {
+    if (order == SortOrder::kDescend) std::reverse(response.kvs.begin(), response.kvs.end());
+  } else {
+    // Stable, so keys that tie on the target stay in ascending key order either way.
+    auto less = [&](const KeyValue& left, const KeyValue& right) {
+      switch (request.sort_target) {
+        case SortTarget::kVersion:
+          return left.version < right.version;
+        case SortTarget::kCreate:
+          return left.create_revision < right.create_revision;
+        case SortTarget::kMod:
+          return left.mod_revision < right.mod_revision;
+        case SortTarget::kValue:
+          return left.value < right.value;
+        case SortTarget::kKey:
+          break;
+      }
+      return left.key < right.key;
+    };
+    if (order == SortOrder::kDescend) {
+      std::stable_sort(response.kvs.begin(), response.kvs.end(),
+                       [&](const KeyValue& left, const KeyValue& right) { return less(right, left); });
+    } else {
+      std::stable_sort(response.kvs.begin(), response.kvs.end(), less);
+    }
+  }
+
+  if (request.limit > 0 && response.kvs.size() > static_cast<size_t>(request.limit)) {
+    response.kvs.resize(static_cast<size_t>(request.limit));
+    response.more = true;
+  }
+  return response;
+}
+
+bool MvccStore::CompareHolds(const Compare& compare, Revision revision) const {
+  bool any_key = false;
+  bool all_hold = true;
+  auto [begin, end] = KeyBounds(keys_, compare.key, compare.range_end);
+  for (auto it = begin; it != end && all_hold; ++it) {
+    const VersionRecord* record = VisibleAt(it->second, revision);
+    if (record == nullptr) continue;
+    any_key = true;
+    all_hold = CompareKeyValue(compare, ToKeyValue(it->first, *record));
+  }
+  if (any_key) return all_hold;
+  // No key: a value cannot be compared (absent and empty look alike), the numbers are all zero.
+  if (compare.target == CompareTarget::kValue) return false;
+  return CompareKeyValue(compare, KeyValue{});
+}
+
+MvccStore::WriteBatch MvccStore::BeginWrite() const {
+  WriteBatch batch;
+  batch.read_revision = current_revision_;
+  batch.write_revision = current_revision_.next();
+  return batch;
+}
+
+void MvccStore::AppendVersion(WriteBatch& batch, KeyIndex::iterator key, VersionRecord record) {
+  std::vector<VersionRecord>& versions = key->second.versions;
+  record.main = batch.write_revision;
+  record.sub = batch.next_sub++;
+  CAIRN_CHECK(versions.empty() || versions.back().main < record.main ||
+                  (versions.back().main == record.main && versions.back().sub < record.sub),
+              "a key's versions only grow in (main, sub) (last {}.{} new {}.{})",
+              versions.empty() ? Revision{0} : versions.back().main,
+              versions.empty() ? 0 : versions.back().sub, record.main, record.sub);
+  bytes_used_ += VersionBytes(key->first, record);
+  ++versions_held_;
+  versions.push_back(std::move(record));
+  batch.keys_written.push_back(key);
+}
+
+void MvccStore::RollBack(WriteBatch& batch) {
+  for (auto it = batch.keys_written.rbegin(); it != batch.keys_written.rend(); ++it) {
+    KeyIndex::iterator key = *it;
+    std::vector<VersionRecord>& versions = key->second.versions;
+    CAIRN_CHECK(!versions.empty() && versions.back().main == batch.write_revision,
+                "rollback only removes versions of the failed write at {}", batch.write_revision);
+    bytes_used_ -= VersionBytes(key->first, versions.back());
+    --versions_held_;
+    versions.pop_back();
+    if (versions.empty()) keys_.erase(key);
+  }
+  batch.keys_written.clear();
+}
+
+Status MvccStore::FinishWrite(WriteBatch& batch, HybridTimestamp timestamp) {
+  if (batch.keys_written.empty()) return Status::Ok();
+  if (options_.quota_bytes != 0 && batch.has_put && bytes_used_ > options_.quota_bytes) {
+    RollBack(batch);
+    return Status::NoSpace(std::string(kErrorNoSpace));
+  }
+  CAIRN_CHECK(batch.write_revision == current_revision_.next(),
+              "the revision moves up by exactly one per write (current {} write {})",
+              current_revision_, batch.write_revision);
+  current_revision_ = batch.write_revision;
+  revisions_.push_back(RevisionEntry{timestamp, std::move(batch.keys_written)});
+  CAIRN_CHECK(revisions_.size() ==
+                  static_cast<size_t>(current_revision_.value() - first_logged_revision().value() + 1),
+              "one revision entry per revision from {} to {} (have {})", first_logged_revision(),
+              current_revision_, revisions_.size());
+  return Status::Ok();
+}
+
+Result<PutResponse> MvccStore::ApplyPut(WriteBatch& batch, const PutRequest& request) {
+  auto found = keys_.find(request.key);
+  const VersionRecord* previous =
+      found == keys_.end() ? nullptr : VisibleAt(found->second, batch.write_revision);
+  if ((request.ignore_value || request.ignore_lease) && previous == nullptr) {
+    return Status::InvalidArgument(std::string(kErrorKeyNotFound));
+  }
+  VersionRecord record;
+  record.value = request.ignore_value ? previous->value : request.value;
+  record.lease = request.ignore_lease ? previous->lease : request.lease;
+  record.create_revision = previous != nullptr ? previous->create_revision : batch.write_revision;
+  record.version = previous != nullptr ? previous->version + 1 : 1;
+  PutResponse response;
+  // Copied before the append, which may move the vector `previous` points into.
+  if (request.prev_kv && previous != nullptr) response.prev_kv = ToKeyValue(request.key, *previous);
+  if (found == keys_.end()) found = keys_.emplace(request.key, KeyHistory{}).first;
+  AppendVersion(batch, found, std::move(record));
+  batch.has_put = true;
+  return response;
+}
+
+Result<DeleteRangeResponse> MvccStore::ApplyDeleteRange(WriteBatch& batch,
+                                                        const DeleteRangeRequest& request) {
+  DeleteRangeResponse response;
+  auto [begin, end] = KeyBounds(keys_, request.key, request.range_end);
+  for (auto it = begin; it != end; ++it) {
+    const VersionRecord* previous = VisibleAt(it->second, batch.write_revision);
+    if (previous == nullptr) continue;
+    if (request.prev_kv) response.prev_kvs.push_back(ToKeyValue(it->first, *previous));
+    ++response.deleted;
+    VersionRecord tombstone;
+    tombstone.tombstone = true;
+    AppendVersion(batch, it, std::move(tombstone));
+  }
+  return response;
+}
+
+Result<TxnResponse> MvccStore::ApplyTxn(WriteBatch& batch, const TxnRequest& request) {
+  TxnResponse response;
+  response.succeeded = std::all_of(
+      request.compare.begin(), request.compare.end(),
+      [&](const Compare& compare) { return CompareHolds(compare, batch.read_revision); });
+  const std::vector<RequestOp>& ops = response.succeeded ? request.success : request.failure;
+  for (const RequestOp& op : ops) {
+    if (const auto* range = std::get_if<RangeRequest>(&op.request)) {
+      // Reads see the txn's earlier writes; an explicit revision may not pass the txn's start.
+      CAIRN_ASSIGN_OR_RETURN(RangeResponse inner,
+                             RangeAt(*range, batch.write_revision, batch.read_revision));
+      response.responses.push_back(ResponseOp{std::move(inner)});
+    } else if (const auto* put = std::get_if<PutRequest>(&op.request)) {
+      CAIRN_ASSIGN_OR_RETURN(PutResponse inner, ApplyPut(batch, *put));
+      response.responses.push_back(ResponseOp{std::move(inner)});
+    } else if (const auto* del = std::get_if<DeleteRangeRequest>(&op.request)) {
+      CAIRN_ASSIGN_OR_RETURN(DeleteRangeResponse inner, ApplyDeleteRange(batch, *del));
+      response.responses.push_back(ResponseOp{std::move(inner)});
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(TxnResponse inner, ApplyTxn(batch, std::get<TxnRequest>(op.request)));
+      response.responses.push_back(ResponseOp{std::move(inner)});
+    }
+  }
+  return response;
+}
+
+Result<PutResponse> MvccStore::Put(const PutRequest& request, HybridTimestamp timestamp) {
+  CAIRN_TRY(ValidatePutRequest(request));
+  if (request.key.size() + request.value.size() > options_.request_bytes_max) {
+    return Status::InvalidArgument(std::string(kErrorRequestTooLarge));
+  }
+  WriteBatch batch = BeginWrite();
+  Result<PutResponse> response = ApplyPut(batch, request);
+  if (!response.ok()) {
+    RollBack(batch);
+    return response.status();
+  }
+  CAIRN_TRY(FinishWrite(batch, timestamp));
+  response->header.revision = current_revision_;
+  return response;
+}
+
+Result<DeleteRangeResponse> MvccStore::DeleteRange(const DeleteRangeRequest& request,
+                                                   HybridTimestamp timestamp) {
+  CAIRN_TRY(ValidateDeleteRangeRequest(request));
+  if (request.key.size() + request.range_end.size() > options_.request_bytes_max) {
+    return Status::InvalidArgument(std::string(kErrorRequestTooLarge));
+  }
+  WriteBatch batch = BeginWrite();
+  Result<DeleteRangeResponse> response = ApplyDeleteRange(batch, request);
+  if (!response.ok()) {
+    RollBack(batch);
+    return response.status();
+  }
+  CAIRN_TRY(FinishWrite(batch, timestamp));
+  response->header.revision = current_revision_;
+  return response;
+}
+
+Status MvccStore::ValidateTxn(const TxnRequest& request, size_t ops_budget) const {
+  // etcd's checkTxnRequest: each of compare/success/failure is held to the budget, and nested
+  // Txns get what is left, which also bounds the nesting depth.
+  const size_t ops = std::max({request.compare.size(), request.success.size(),
+                               request.failure.size()});
+  if (ops > ops_budget) return Status::InvalidArgument(std::string(kErrorTooManyOps));
+  for (const Compare& compare : request.compare) CAIRN_TRY(ValidateCompare(compare));
+  for (const std::vector<RequestOp>* branch : {&request.success, &request.failure}) {
+    for (const RequestOp& op : *branch) {
+      if (const auto* range = std::get_if<RangeRequest>(&op.request)) {
+        CAIRN_TRY(ValidateRangeRequest(*range));
+      } else if (const auto* put = std::get_if<PutRequest>(&op.request)) {
+        CAIRN_TRY(ValidatePutRequest(*put));
+      } else if (const auto* del = std::get_if<DeleteRangeRequest>(&op.request)) {
+        CAIRN_TRY(ValidateDeleteRangeRequest(*del));
+      } else {
+        CAIRN_TRY(ValidateTxn(std::get<TxnRequest>(op.request), ops_budget - ops));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Result<TxnResponse> MvccStore::Txn(const TxnRequest& request, HybridTimestamp timestamp) {
+  if (RequestBytes(request) > options_.request_bytes_max) {
+    return Status::InvalidArgument(std::string(kErrorRequestTooLarge));
+  }
+  CAIRN_TRY(ValidateTxn(request, options_.max_txn_ops));
+  BranchWrites success_writes;
+  CAIRN_TRY(CollectBranchWrites(request.success, success_writes));
+  BranchWrites failure_writes;
+  CAIRN_TRY(CollectBranchWrites(request.failure, failure_writes));
+
+  WriteBatch batch = BeginWrite();
+  Result<TxnResponse> response = ApplyTxn(batch, request);
+  if (!response.ok()) {
+    RollBack(batch);
+    return response.status();
+  }
+  CAIRN_TRY(FinishWrite(batch, timestamp));
+  SetHeaders(*response, current_revision_);
+  return response;
+}
+
+void MvccStore::CompactKey(KeyIndex::iterator key, Revision revision) {
+  std::vector<VersionRecord>& versions = key->second.versions;
+  auto after = std::upper_bound(
+      versions.begin(), versions.end(), revision,
+      [](Revision wanted, const VersionRecord& record) { return wanted < record.main; });
+  size_t at_or_below = static_cast<size_t>(after - versions.begin());
+  if (at_or_below == 0) return;
+  // Keep the latest version at or below the revision, unless it is a tombstone.
+  size_t drop = versions[at_or_below - 1].tombstone ? at_or_below : at_or_below - 1;
+  for (size_t i = 0; i < drop; ++i) bytes_used_ -= VersionBytes(key->first, versions[i]);
+  versions_held_ -= drop;
+  versions.erase(versions.begin(), versions.begin() + static_cast<std::ptrdiff_t>(drop));
+  CAIRN_CHECK(versions.empty() || versions.front().main > revision || !versions.front().tombstone,
+              "after compaction at {} no tombstone at or below it is left", revision);
+  if (versions.empty()) keys_.erase(key);
+}
+
+Result<CompactionResponse> MvccStore::Compact(const CompactionRequest& request) {
+  const Revision revision = request.revision;
+  if (revision > current_revision_) return Status::OutOfRange(std::string(kErrorFutureRevision));
+  if (revision <= compacted_revision_) return Status::OutOfRange(std::string(kErrorCompacted));
+
+  const Revision old_first = first_logged_revision();
+  // Only the keys written in (compacted, revision] can have versions to drop.
+  std::vector<KeyIndex::iterator> touched;
+  for (int64_t r = std::max(compacted_revision_.value() + 1, old_first.value());
+       r <= revision.value(); ++r) {
+    RevisionEntry& entry = revisions_[static_cast<size_t>(r - old_first.value())];
+    touched.insert(touched.end(), entry.keys_written.begin(), entry.keys_written.end());
+    entry.keys_written.clear();
+  }
+  // A key written at several revisions is compacted once: compaction may erase it.
+  auto address_less = [](KeyIndex::iterator left, KeyIndex::iterator right) {
+    return std::less<const void*>()(&*left, &*right);
+  };
+  std::sort(touched.begin(), touched.end(), address_less);
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  for (KeyIndex::iterator key : touched) CompactKey(key, revision);
+
+  compacted_revision_ = revision;
+  const int64_t dropped = first_logged_revision().value() - old_first.value();
+  CAIRN_CHECK(dropped >= 0, "the first logged revision never goes back ({} -> {})", old_first,
+              first_logged_revision());
+  revisions_.erase(revisions_.begin(), revisions_.begin() + dropped);
+  CAIRN_CHECK(revisions_.size() ==
+                  static_cast<size_t>(current_revision_.value() - first_logged_revision().value() + 1),
+              "one revision entry per revision after compaction at {}", revision);
+  return CompactionResponse{ResponseHeader{current_revision_}};
+}
+
+Result<HybridTimestamp> MvccStore::TimestampOf(Revision revision) const {
+  if (revision > current_revision_) return Status::OutOfRange(std::string(kErrorFutureRevision));
+  if (revision < first_logged_revision()) {
+    if (revision < kInitialRevision) {
+      return Status::InvalidArgument(fmt::format("mvcc: revision {} is not positive", revision));
+    }
+    return Status::OutOfRange(std::string(kErrorCompacted));
+  }
+  return revisions_[static_cast<size_t>(revision.value() - first_logged_revision().value())]
+      .timestamp;
+}
+
+std::string MvccStore::Serialize() const {
+  Encoder encoder;
+  encoder.U32(kSnapshotMagic);
+  encoder.U32(kSnapshotFormatVersion);
+  encoder.I64(current_revision_.value());
+  encoder.I64(compacted_revision_.value());
+  encoder.U64(revisions_.size());
+  for (const RevisionEntry& entry : revisions_) encoder.U64(entry.timestamp.packed());
+  encoder.U64(keys_.size());
+  for (const auto& [key, history] : keys_) {
+    CAIRN_CHECK(!history.versions.empty(), "a key in the index has at least one version ({})",
+                key);
+    CAIRN_CHECK(history.versions.size() <= std::numeric_limits<uint32_t>::max(),
+                "a key's version count fits a u32 ({} has {})", key, history.versions.size());
+    encoder.Bytes(key);
+    encoder.U32(static_cast<uint32_t>(history.versions.size()));
+    for (const VersionRecord& record : history.versions) {
+      encoder.I64(record.main.value());
+      encoder.I64(record.sub);
+      encoder.U8(record.tombstone ? 1 : 0);
+      encoder.I64(record.create_revision.value());
+      encoder.I64(record.version);
+      encoder.I64(record.lease);
+      encoder.Bytes(record.value);
+    }
+  }
+  std::string& out = encoder.out();
+  encoder.U32(crc32c::Value(out));
+  return std::move(out);
+}
+
+Result<MvccStore> MvccStore::Restore(std::string_view snapshot, MvccOptions options) {
+  if (snapshot.size() < kSnapshotHeaderBytes + kSnapshotTrailerBytes) {
+    return SnapshotCorrupt("too short");
+  }
+  Decoder header(snapshot);
+  uint32_t magic = 0;
+  uint32_t format_version = 0;
+  if (!header.U32(magic) || !header.U32(format_version)) return SnapshotCorrupt("no header");
+  if (magic != kSnapshotMagic) return SnapshotCorrupt("bad magic");
+  const std::string_view covered = snapshot.substr(0, snapshot.size() - kSnapshotTrailerBytes);
+  Decoder trailer(snapshot.substr(covered.size()));
+  uint32_t stored_crc = 0;
+  if (!trailer.U32(stored_crc) || stored_crc != crc32c::Value(covered)) {
+    return SnapshotCorrupt("checksum mismatch");
+  }
+  if (format_version != kSnapshotFormatVersion) {
+    return Status::Unsupported(fmt::format("mvcc snapshot: format version {}", format_version));
+  }
+
+  Decoder in(covered.substr(kSnapshotHeaderBytes));
+  MvccStore store(options);
+  int64_t current = 0;
+  int64_t compacted = 0;
+  if (!in.I64(current) || !in.I64(compacted)) return SnapshotCorrupt("no revisions");
+  if (current < kInitialRevision.value() || compacted < 0 || compacted > current) {
+    return SnapshotCorrupt("revisions out of order");
+  }
+  store.current_revision_ = Revision{current};
+  store.compacted_revision_ = Revision{compacted};
+  const Revision first = store.first_logged_revision();
+  uint64_t timestamp_count = 0;
+  if (!in.U64(timestamp_count)) return SnapshotCorrupt("no timestamp count");
+  if (timestamp_count != static_cast<uint64_t>(current - first.value() + 1) ||
+      timestamp_count > in.remaining() / 8) {
+    return SnapshotCorrupt("timestamp count does not match the revisions");
+  }
+  store.revisions_.clear();
+  for (uint64_t i = 0; i < timestamp_count; ++i) {
+    uint64_t packed = 0;
+    if (!in.U64(packed)) return SnapshotCorrupt("truncated timestamps");
+    store.revisions_.push_back(RevisionEntry{HybridTimestamp::FromPacked(packed), {}});
+  }
+
+  uint64_t key_count = 0;
+  if (!in.U64(key_count) || key_count > in.remaining() / kEncodedKeyBytesMin) {
+    return SnapshotCorrupt("bad key count");
+  }
+  for (uint64_t k = 0; k < key_count; ++k) {
+    std::string key;
+    uint32_t version_count = 0;
+    if (!in.Bytes(key) || !in.U32(version_count)) return SnapshotCorrupt("truncated key");
+    if (key.empty()) return SnapshotCorrupt("empty key");
+    if (!store.keys_.empty() && !(std::prev(store.keys_.end())->first < key)) {
+      return SnapshotCorrupt("keys out of order");
+    }
+    if (version_count == 0 || version_count > in.remaining() / kEncodedVersionBytesMin) {
+      return SnapshotCorrupt("bad version count");
+    }
+    KeyHistory history;
+    history.versions.reserve(version_count);
+    for (uint32_t v = 0; v < version_count; ++v) {
+      VersionRecord record;
+      int64_t main = 0;
+      int64_t create = 0;
+      uint8_t tombstone = 0;
+      if (!in.I64(main) || !in.I64(record.sub) || !in.U8(tombstone) || !in.I64(create) ||
+          !in.I64(record.version) || !in.I64(record.lease) || !in.Bytes(record.value)) {
+        return SnapshotCorrupt("truncated version");
+      }
+      record.main = Revision{main};
+      record.create_revision = Revision{create};
+      if (tombstone > 1) return SnapshotCorrupt("bad tombstone flag");
+      record.tombstone = tombstone == 1;
+      if (main <= kInitialRevision.value() || main > current || record.sub < 0) {
+        return SnapshotCorrupt("version revision out of range");
+      }
+      if (!history.versions.empty()) {
+        const VersionRecord& last = history.versions.back();
+        if (!(last.main < record.main || (last.main == record.main && last.sub < record.sub))) {
+          return SnapshotCorrupt("versions out of order");
+        }
+      }
+      if (record.tombstone) {
+        if (!record.value.empty() || record.version != 0 || create != 0 || record.lease != 0) {
+          return SnapshotCorrupt("tombstone with data");
+        }
+      } else if (record.version < 1 || create <= kInitialRevision.value() || create > main) {
+        return SnapshotCorrupt("bad version numbers");
+      }
+      if (main <= compacted && (v != 0 || record.tombstone)) {
+        return SnapshotCorrupt("history below the compacted revision");
+      }
+      store.bytes_used_ += VersionBytes(key, record);
+      ++store.versions_held_;
+      history.versions.push_back(std::move(record));
+    }
+    auto inserted = store.keys_.emplace_hint(store.keys_.end(), std::move(key), std::move(history));
+    for (const VersionRecord& record : inserted->second.versions) {
+      if (record.main.value() <= compacted) continue;
+      store.revisions_[static_cast<size_t>(record.main.value() - first.value())]
+          .keys_written.push_back(inserted);
+    }
+  }
+  if (in.remaining() != 0) return SnapshotCorrupt("trailing bytes");
+  return store;
+}
+
+}  // namespace cairn::mvcc

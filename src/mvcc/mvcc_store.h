@@ -1,0 +1,301 @@
+// MvccStore: the etcd v3 key-value semantics (Range, Put, DeleteRange, Txn, Compact) as a pure,
+// deterministic data structure.
+//
+// Design note. Pattern: "Versioned Value" (Patterns of Distributed Systems). Every write creates a
+// new version of a key stamped with a store-wide revision instead of overwriting it, so a reader
+// can ask for the store "as of" any revision that has not been compacted yet.
+//
+// Rules the store keeps:
+//   - Revisions are etcd's. An empty store is at revision 1. Each write that changes something (a
+//     Put, a DeleteRange that deletes at least one key, a Txn whose chosen branch writes) moves the
+//     revision up by exactly one; a read-only Txn or a delete of nothing does not. The revision never
+//     goes back (checked on every commit).
+//   - Every write of one transaction shares the new main revision and gets its own sub-index, in the
+//     order the writes were applied, so reads later in a Txn see the Txn's earlier writes.
+//   - Each key keeps its versions in (main, sub) order. A version holds create_revision,
+//     mod_revision (its main revision), version (1 on create, +1 per put), lease and value. A delete
+//     appends a tombstone that ends the key's generation; a later put starts a new generation with a
+//     new create_revision and version 1. The version visible at revision R is found by binary search
+//     for the last version with main <= R.
+//   - Compact(C) keeps, per key, every version above C plus the latest version at or before C (and
+//     not even that one when it is a tombstone: then the key's old generations vanish). Reads below C
+//     fail with etcd's "compacted" error. The work is proportional to what was written in the
+//     compacted span: the store remembers which keys each revision touched, and only those keys are
+//     visited.
+//   - Each revision carries the HybridTimestamp its writer passed in; the store never reads a clock.
+//   - Client input is validated and answered with a Status (etcd's error texts); a broken internal
+//     invariant crashes through CAIRN_CHECK. A failed write changes nothing: the writes applied so
+//     far are rolled back (they were all appends at the new revision, so rollback pops them).
+//   - Bounds: max_txn_ops (per Txn level, as etcd counts it), request_bytes_max (the encoded size of
+//     keys and values in one request), quota_bytes (bytes of keys and values held over all versions).
+//
+// Why a std::map of keys: range scans need ordered keys and cheap successor steps; a red-black tree
+// gives O(log n) seeks and stable iterators (the per-revision "keys touched" lists hold iterators).
+// Its per-node overhead and pointer chasing cost memory and cache misses compared with a B-tree, but
+// the store is bounded by quota_bytes (a few GiB at most, as in etcd) and held in memory; a B-tree
+// can replace it behind this interface when profiles say so. A range scan visits every key in the
+// range that still has history, including keys deleted but not yet compacted.
+//
+// Thread-safety: none. The owner (the apply loop of the consensus shell) serializes all calls.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/status.h"
+#include "base/strong_types.h"
+#include "clock/hybrid_clock.h"
+
+namespace cairn::mvcc {
+
+// etcd's error texts, so clients that match on them keep working.
+inline constexpr std::string_view kErrorCompacted = "mvcc: required revision has been compacted";
+inline constexpr std::string_view kErrorFutureRevision =
+    "mvcc: required revision is a future revision";
+inline constexpr std::string_view kErrorEmptyKey = "etcdserver: key is not provided";
+inline constexpr std::string_view kErrorKeyNotFound = "etcdserver: key not found";
+inline constexpr std::string_view kErrorValueProvided = "etcdserver: value is provided";
+inline constexpr std::string_view kErrorLeaseProvided = "etcdserver: lease is provided";
+inline constexpr std::string_view kErrorTooManyOps = "etcdserver: too many operations in txn request";
+inline constexpr std::string_view kErrorDuplicateKey = "etcdserver: duplicate key given in txn request";
+inline constexpr std::string_view kErrorNoSpace = "etcdserver: mvcc: database space exceeded";
+inline constexpr std::string_view kErrorRequestTooLarge = "etcdserver: request is too large";
+
+// The revision of an empty store, as in etcd.
+inline constexpr Revision kInitialRevision{1};
+
+struct MvccOptions {
+  // The most compares, success ops or failure ops one Txn level may hold (etcd's --max-txn-ops).
+  // A nested Txn gets what its parent level did not use, as etcd counts it.
+  size_t max_txn_ops = 128;
+  // Bytes of keys and values held over all versions; 0 means unlimited. A write with a put that
+  // would end above it fails with NoSpace and changes nothing. Writes that only delete are let
+  // through (like etcd's NOSPACE alarm), so an operator can delete and compact to recover.
+  uint64_t quota_bytes = 0;
+  // The most key, range_end and value bytes one request may carry (etcd's default 1.5 MiB).
+  size_t request_bytes_max = 3 * 512 * 1024;
+  // The timestamp of the initial revision 1.
+  HybridTimestamp initial_timestamp{};
+};
+
+struct KeyValue {
+  std::string key{};
+  Revision create_revision{};
+  Revision mod_revision{};
+  int64_t version = 0;
+  std::string value{};
+  int64_t lease = 0;
+
+  bool operator==(const KeyValue&) const = default;
+};
+
+struct ResponseHeader {
+  Revision revision{};  // The store's revision after the request.
+};
+
+enum class SortOrder : uint8_t { kNone = 0, kAscend = 1, kDescend = 2 };
+enum class SortTarget : uint8_t { kKey = 0, kVersion = 1, kCreate = 2, kMod = 3, kValue = 4 };
+
+// Key ranges everywhere: range_end empty means the single key `key`; range_end "\0" (one zero
+// byte) means every key >= key; otherwise [key, range_end), empty when range_end <= key.
+struct RangeRequest {
+  std::string key{};
+  std::string range_end{};
+  int64_t limit = 0;      // 0: no limit. Negative is refused.
+  Revision revision{};    // <= 0: the current revision.
+  SortOrder sort_order = SortOrder::kNone;
+  SortTarget sort_target = SortTarget::kKey;
+  bool keys_only = false;
+  bool count_only = false;
+  Revision min_mod_revision{};     // 0: no filter.
+  Revision max_mod_revision{};     // 0: no filter.
+  Revision min_create_revision{};  // 0: no filter.
+  Revision max_create_revision{};  // 0: no filter.
+};
+
+struct RangeResponse {
+  ResponseHeader header{};
+  std::vector<KeyValue> kvs{};
+  // True when more keys than `limit` passed the filters.
+  bool more = false;
+  // Keys in the range at the read revision, before filters and limit (as etcd counts).
+  int64_t count = 0;
+};
+
+struct PutRequest {
+  std::string key{};
+  std::string value{};
+  int64_t lease = 0;  // 0: no lease. The lease module checks that a lease exists; this store does not.
+  bool prev_kv = false;
+  bool ignore_value = false;  // Keep the current value; the key must exist.
+  bool ignore_lease = false;  // Keep the current lease; the key must exist.
+};
+
+struct PutResponse {
+  ResponseHeader header{};
+  std::optional<KeyValue> prev_kv{};
+};
+
+struct DeleteRangeRequest {
+  std::string key{};
+  std::string range_end{};
+  bool prev_kv = false;
+};
+
+struct DeleteRangeResponse {
+  ResponseHeader header{};
+  int64_t deleted = 0;
+  std::vector<KeyValue> prev_kvs{};
+};
+
+enum class CompareResult : uint8_t { kEqual = 0, kGreater = 1, kLess = 2, kNotEqual = 3 };
+enum class CompareTarget : uint8_t { kVersion = 0, kCreate = 1, kMod = 2, kValue = 3, kLease = 4 };
+
+// One Txn guard, evaluated against the store as it was before the Txn (nested Txns included, as in
+// etcd). Over a range, every existing key in the range must satisfy it. A missing key (or an empty
+// range) compares as version 0, create 0, mod 0, lease 0; a VALUE compare on it is always false,
+// because an absent value cannot be told from an empty one.
+struct Compare {
+  CompareResult result = CompareResult::kEqual;
+  CompareTarget target = CompareTarget::kVersion;
+  std::string key{};
+  std::string range_end{};
+  // Only the field named by `target` is read.
+  int64_t version = 0;
+  Revision create_revision{};
+  Revision mod_revision{};
+  std::string value{};
+  int64_t lease = 0;
+};
+
+struct RequestOp;
+struct ResponseOp;
+
+struct TxnRequest {
+  std::vector<Compare> compare{};
+  std::vector<RequestOp> success{};
+  std::vector<RequestOp> failure{};
+};
+
+struct RequestOp {
+  std::variant<RangeRequest, PutRequest, DeleteRangeRequest, TxnRequest> request{};
+};
+
+struct TxnResponse {
+  ResponseHeader header{};
+  bool succeeded = false;
+  std::vector<ResponseOp> responses{};  // One per op of the chosen branch, in order.
+};
+
+struct ResponseOp {
+  std::variant<RangeResponse, PutResponse, DeleteRangeResponse, TxnResponse> response{};
+};
+
+struct CompactionRequest {
+  Revision revision{};
+};
+
+struct CompactionResponse {
+  ResponseHeader header{};
+};
+
+class MvccStore {
+ public:
+  explicit MvccStore(MvccOptions options = {});
+
+  MvccStore(MvccStore&&) = default;
+  MvccStore& operator=(MvccStore&&) = default;
+  MvccStore(const MvccStore&) = delete;
+  MvccStore& operator=(const MvccStore&) = delete;
+
+  [[nodiscard]] Revision current_revision() const { return current_revision_; }
+  // 0 until the first compaction.
+  [[nodiscard]] Revision compacted_revision() const { return compacted_revision_; }
+  // Key and value bytes over every version held (a tombstone counts its key).
+  [[nodiscard]] uint64_t bytes_used() const { return bytes_used_; }
+  // Versions held over all keys, tombstones included; compaction lowers it.
+  [[nodiscard]] size_t versions_held() const { return versions_held_; }
+
+  [[nodiscard]] Result<RangeResponse> Range(const RangeRequest& request) const;
+  [[nodiscard]] Result<PutResponse> Put(const PutRequest& request, HybridTimestamp timestamp);
+  [[nodiscard]] Result<DeleteRangeResponse> DeleteRange(const DeleteRangeRequest& request,
+                                                        HybridTimestamp timestamp);
+  // `timestamp` stamps the new revision if the chosen branch writes; otherwise it is unused.
+  [[nodiscard]] Result<TxnResponse> Txn(const TxnRequest& request, HybridTimestamp timestamp);
+  [[nodiscard]] Result<CompactionResponse> Compact(const CompactionRequest& request);
+
+  // The timestamp the revision's writer passed in (options.initial_timestamp for revision 1).
+  [[nodiscard]] Result<HybridTimestamp> TimestampOf(Revision revision) const;
+
+  // The whole store in a versioned, checksummed binary form (layout in mvcc_store.cc).
+  [[nodiscard]] std::string Serialize() const;
+  // Rebuilds a store from Serialize's output. Anything malformed gives Corruption (Unsupported for
+  // a format version this build does not read), never a crash.
+  [[nodiscard]] static Result<MvccStore> Restore(std::string_view snapshot, MvccOptions options);
+
+ private:
+  struct VersionRecord {
+    Revision main{};
+    int64_t sub = 0;
+    bool tombstone = false;
+    Revision create_revision{};
+    int64_t version = 0;
+    int64_t lease = 0;
+    std::string value{};
+  };
+  struct KeyHistory {
+    std::vector<VersionRecord> versions{};  // Strictly increasing (main, sub).
+  };
+  using KeyIndex = std::map<std::string, KeyHistory, std::less<>>;
+  struct RevisionEntry {
+    HybridTimestamp timestamp{};
+    // Keys with a version at this revision; emptied once the revision is compacted. The iterators
+    // stay valid: a key leaves the index only when compaction drops all its versions, and then no
+    // uncompacted revision lists it.
+    std::vector<KeyIndex::iterator> keys_written{};
+  };
+  struct WriteBatch;
+
+  static const VersionRecord* VisibleAt(const KeyHistory& history, Revision revision);
+  static KeyValue ToKeyValue(const std::string& key, const VersionRecord& record);
+  static uint64_t VersionBytes(const std::string& key, const VersionRecord& record);
+
+  [[nodiscard]] Status CheckReadRevision(Revision revision, Revision newest_readable) const;
+  [[nodiscard]] Status ValidateTxn(const TxnRequest& request, size_t ops_budget) const;
+  [[nodiscard]] Result<RangeResponse> RangeAt(const RangeRequest& request, Revision default_revision,
+                                              Revision newest_readable) const;
+  [[nodiscard]] bool CompareHolds(const Compare& compare, Revision revision) const;
+
+  WriteBatch BeginWrite() const;
+  void AppendVersion(WriteBatch& batch, KeyIndex::iterator key, VersionRecord record);
+  [[nodiscard]] Result<PutResponse> ApplyPut(WriteBatch& batch, const PutRequest& request);
+  [[nodiscard]] Result<DeleteRangeResponse> ApplyDeleteRange(WriteBatch& batch,
+                                                             const DeleteRangeRequest& request);
+  [[nodiscard]] Result<TxnResponse> ApplyTxn(WriteBatch& batch, const TxnRequest& request);
+  // Makes the batch's writes permanent, or rolls them back and fails when they break the quota.
+  [[nodiscard]] Status FinishWrite(WriteBatch& batch, HybridTimestamp timestamp);
+  void RollBack(WriteBatch& batch);
+  void CompactKey(KeyIndex::iterator key, Revision revision);
+
+  MvccOptions options_;
+  KeyIndex keys_;
+  Revision current_revision_ = kInitialRevision;
+  Revision compacted_revision_{0};
+  // revisions_[i] describes revision first_logged_revision() + i, through current_revision_.
+  std::deque<RevisionEntry> revisions_;
+  uint64_t bytes_used_ = 0;
+  size_t versions_held_ = 0;
+
+  [[nodiscard]] Revision first_logged_revision() const {
+    return compacted_revision_ > kInitialRevision ? compacted_revision_ : kInitialRevision;
+  }
+};
+
+}  // namespace cairn::mvcc
