@@ -16,10 +16,8 @@
 #include "consensus/replica.h"
 #include "linearizability/kv_model.h"
 #include "sim/kv_state_machine.h"
-#include "storage/metadata_store.h"
+#include "member/member_storage.h"
 #include "storage/sim_file_system.h"
-#include "storage/snapshot_store.h"
-#include "wal/low_water_mark.h"
 #include "wal/write_ahead_log.h"
 
 namespace cairn::sim {
@@ -64,10 +62,7 @@ struct Node {
   int number = 0;  // 1-based.
   NodeId id;
   std::unique_ptr<SimFileSystem> fs;
-  std::unique_ptr<MetadataStore> metadata;
-  std::unique_ptr<wal::WriteAheadLog> log;
-  std::unique_ptr<SnapshotStore> snapshots;
-  std::unique_ptr<wal::LowWaterMark> low_water_mark;
+  std::unique_ptr<member::MemberStorage> storage;  // Metadata, log, snapshots (shared shell code).
   LogIndex snapshot_index;  // The newest durable snapshot of this lifetime.
   std::unique_ptr<Replica> replica;
   KvStateMachine state_machine;
@@ -203,26 +198,6 @@ class Simulation {
   uint64_t next_read_id_ = 1;
 };
 
-// A stored snapshot is the membership it was taken under followed by the state machine's data.
-std::string EncodeSnapshotBlob(const consensus::Membership& membership, std::string_view data) {
-  const std::string encoded = consensus::EncodeMembership(membership);
-  std::string blob;
-  PutFixed32(&blob, static_cast<uint32_t>(encoded.size()));
-  blob += encoded;
-  blob += data;
-  return blob;
-}
-
-Result<std::pair<consensus::Membership, std::string>> DecodeSnapshotBlob(std::string_view blob) {
-  if (blob.size() < 4 || blob.size() - 4 < DecodeFixed32(blob.data())) {
-    return Status::Corruption("snapshot blob too short");
-  }
-  const uint32_t size = DecodeFixed32(blob.data());
-  CAIRN_ASSIGN_OR_RETURN(consensus::Membership membership,
-                         consensus::DecodeMembership(blob.substr(4, size)));
-  return std::make_pair(std::move(membership), std::string(blob.substr(4 + size)));
-}
-
 void Simulation::Fail(std::string what) {
   if (failure_.empty()) failure_ = fmt::format("at {} ms: {}", now_ms_, what);
 }
@@ -258,67 +233,32 @@ void Simulation::ChooseFaultRates() {
 }
 
 void Simulation::StartNode(Node& node) {
-  auto fail_open = [&](std::string_view what, const Status& status) {
-    Fail(fmt::format("node {} {} did not open after a crash: {}", node.number, what,
-                     status.ToString()));
-  };
-  auto metadata = MetadataStore::Open(*node.fs, "/node");
-  if (!metadata.ok()) return fail_open("metadata", metadata.status());
-  auto log = wal::WriteAheadLog::Open(*node.fs, "/node/wal",
-                                      {.segment_bytes_target = segment_bytes_,
-                                       .first_index_of_new_log = LogIndex(1)});
-  if (!log.ok()) return fail_open("log", log.status());
-  auto snapshots = SnapshotStore::Open(*node.fs, "/node/snap", {.retained_snapshots = 2});
-  if (!snapshots.ok()) return fail_open("snapshot store", snapshots.status());
-  auto newest = (*snapshots)->LoadNewest();
-  if (!newest.ok()) return fail_open("newest snapshot", newest.status());
-  node.metadata = std::move(metadata).value();
-  node.log = std::move(log).value();
-  node.snapshots = std::move(snapshots).value();
-  node.low_water_mark = std::make_unique<wal::LowWaterMark>(wal::LowWaterMarkOptions{.retained_entries = 5});
+  auto storage = member::MemberStorage::Open(
+      *node.fs, "/node",
+      {.wal = {.segment_bytes_target = segment_bytes_, .first_index_of_new_log = LogIndex(1)},
+       .snapshots = {.retained_snapshots = 2},
+       .low_water_mark = {.retained_entries = 5}});
+  if (!storage.ok()) {
+    return Fail(fmt::format("node {} storage did not open after a crash: {}", node.number,
+                            storage.status().ToString()));
+  }
+  node.storage = std::move(storage).value();
+  consensus::RecoveredState recovered = node.storage->TakeRecoveredState();
   node.state_machine = KvStateMachine();
-
-  consensus::RecoveredState recovered;
-  if (newest->has_value()) {
-    const cairn::Snapshot& snapshot = **newest;
-    auto blob = DecodeSnapshotBlob(snapshot.data);
-    if (!blob.ok()) return fail_open("snapshot", blob.status());
-    auto restored = KvStateMachine::Restore(blob->second);
-    if (!restored.ok()) return fail_open("snapshot data", restored.status());
+  if (recovered.snapshot_index != LogIndex(0)) {
+    auto restored = KvStateMachine::Restore(recovered.snapshot_data);
+    if (!restored.ok()) {
+      return Fail(fmt::format("node {} snapshot data does not decode: {}", node.number,
+                              restored.status().ToString()));
+    }
     node.state_machine = std::move(restored).value();
-    recovered.snapshot_index = snapshot.meta.index;
-    recovered.snapshot_generation = snapshot.meta.generation;
-    recovered.snapshot_membership = blob->first;
-    recovered.snapshot_data = std::move(blob->second);
   }
-  wal::WriteAheadLog& wal_log = *node.log;
   const LogIndex snapshot_index = recovered.snapshot_index;
-  if (wal_log.first_index() > snapshot_index.next()) {
-    return Fail(fmt::format("node {}: the log starts at {} but the newest snapshot is at {}",
-                            node.number, wal_log.first_index(), snapshot_index));
-  }
-  // The log continues the snapshot when it was restarted right after it (an installed snapshot),
-  // or when it holds the snapshot's last entry with the same generation (a local snapshot).
-  const bool log_continues_snapshot =
-      snapshot_index == LogIndex(0) || wal_log.first_index() == snapshot_index.next() ||
-      (wal_log.last_index() >= snapshot_index && snapshot_index >= wal_log.first_index() &&
-       wal_log.GenerationAt(snapshot_index) == recovered.snapshot_generation);
-  if (!log_continues_snapshot) {
-    // A crash while installing a snapshot: the log predates it. Start the log after it.
-    if (!wal_log.Reset(snapshot_index.next()).ok()) return CrashNode(node, "disk failed");
-  } else if (wal_log.last_index() > snapshot_index) {
-    auto read = wal_log.Read(std::max(wal_log.first_index(), snapshot_index.next()),
-                             wal_log.last_index());
-    if (!read.ok()) return fail_open("log entries", read.status());
-    recovered.entries = std::move(read).value();
-  }
-  const DurableMetadata durable = node.metadata->current();
-  if (durable.generation < node.highest_generation) {
+  if (recovered.hard_state.generation < node.highest_generation) {
     return Fail(fmt::format("node {} restarted in generation {} after reaching {}: the "
                             "generation went back",
-                            node.number, durable.generation, node.highest_generation));
+                            node.number, recovered.hard_state.generation, node.highest_generation));
   }
-  recovered.hard_state = {durable.generation, durable.voted_for};
   consensus::ReplicaOptions replica_options{
       .id = node.id,
       .voters = initial_voters_,
@@ -348,9 +288,7 @@ void Simulation::CrashNode(Node& node, std::string_view why) {
   ++stats_.crashes;
   node.up = false;
   node.replica.reset();
-  node.log.reset();
-  node.snapshots.reset();
-  node.metadata.reset();
+  node.storage.reset();
   node.pending_writes.clear();  // Their clients time out: outcome unknown.
   node.pending_reads.clear();
 }
@@ -392,52 +330,32 @@ void Simulation::MaybeTakeSnapshot(Node& node) {
   const std::optional<Generation> generation = node.replica->log().GenerationAt(index);
   if (!generation) return;
   std::string data = node.state_machine.Serialize();
-  // The snapshot is durable before the log behind it is released (Low-Water Mark).
-  if (!node.snapshots
-           ->Save({index, *generation},
-                  EncodeSnapshotBlob(node.replica->MembershipAt(index), data))
+  // Durable (and the log behind it released) before the core forgets the entries.
+  if (!node.storage->SaveSnapshot(index, *generation, node.replica->MembershipAt(index), data)
            .ok()) {
     return CrashNode(node, "its disk failed while saving a snapshot");
   }
   node.snapshot_index = index;
   CAIRN_CHECK(node.replica->CompactLog(index, std::move(data)).ok(),
               "compaction at the applied index is accepted");
-  if (!node.low_water_mark->OnSnapshotDurable(*node.log, index).ok()) {
-    return CrashNode(node, "its disk failed while cleaning the log");
-  }
   Trace("node {} snapshots at {}", node.number, index);
 }
 
 bool Simulation::Persist(Node& node, const Ready& ready) {
+  if (!node.storage->Persist(ready).ok()) return false;
   if (ready.hard_state) {
-    if (!node.metadata->Save({ready.hard_state->generation, ready.hard_state->voted_for}).ok()) {
-      return false;
-    }
     node.highest_generation = std::max(node.highest_generation, ready.hard_state->generation);
   }
   if (ready.snapshot) {
-    const consensus::Snapshot& snapshot = *ready.snapshot;
-    if (!node.snapshots
-             ->Save({snapshot.index, snapshot.generation},
-                    EncodeSnapshotBlob(snapshot.membership, snapshot.data))
-             .ok()) {
-      return false;
-    }
-    if (!node.log->Reset(snapshot.index.next()).ok()) return false;
-    auto restored = KvStateMachine::Restore(snapshot.data);
+    auto restored = KvStateMachine::Restore(ready.snapshot->data);
     if (!restored.ok()) {
       Fail("a received snapshot does not decode: " + restored.status().ToString());
       return false;
     }
     node.state_machine = std::move(restored).value();
-    node.last_applied = snapshot.index;
-    node.snapshot_index = snapshot.index;
-    Trace("node {} installs a snapshot at {}", node.number, snapshot.index);
-  }
-  if (ready.truncate_after && !node.log->TruncateAfter(*ready.truncate_after).ok()) return false;
-  if (!ready.entries.empty()) {
-    if (!node.log->Append(ready.entries).ok()) return false;
-    if (!node.log->Sync().ok()) return false;
+    node.last_applied = ready.snapshot->index;
+    node.snapshot_index = ready.snapshot->index;
+    Trace("node {} installs a snapshot at {}", node.number, ready.snapshot->index);
   }
   return true;
 }

@@ -1,0 +1,112 @@
+#include "member/member_storage.h"
+
+#include <fmt/format.h>
+
+#include "base/coding.h"
+
+namespace cairn::member {
+
+std::string EncodeSnapshotBlob(const consensus::Membership& membership, std::string_view data) {
+  const std::string encoded = consensus::EncodeMembership(membership);
+  std::string blob;
+  PutFixed32(&blob, static_cast<uint32_t>(encoded.size()));
+  blob += encoded;
+  blob += data;
+  return blob;
+}
+
+Result<std::pair<consensus::Membership, std::string>> DecodeSnapshotBlob(std::string_view blob) {
+  if (blob.size() < 4 || blob.size() - 4 < DecodeFixed32(blob.data())) {
+    return Status::Corruption("stored snapshot too short for its membership");
+  }
+  const uint32_t size = DecodeFixed32(blob.data());
+  CAIRN_ASSIGN_OR_RETURN(consensus::Membership membership,
+                         consensus::DecodeMembership(blob.substr(4, size)));
+  return std::make_pair(std::move(membership), std::string(blob.substr(4 + size)));
+}
+
+Result<std::unique_ptr<MemberStorage>> MemberStorage::Open(FileSystem& fs,
+                                                           const std::string& directory,
+                                                           MemberStorageOptions options) {
+  std::unique_ptr<MemberStorage> storage(new MemberStorage());
+  CAIRN_ASSIGN_OR_RETURN(storage->metadata_, MetadataStore::Open(fs, directory));
+  CAIRN_ASSIGN_OR_RETURN(storage->log_,
+                         wal::WriteAheadLog::Open(fs, JoinPath(directory, "wal"), options.wal));
+  CAIRN_ASSIGN_OR_RETURN(storage->snapshots_,
+                         SnapshotStore::Open(fs, JoinPath(directory, "snap"), options.snapshots));
+  storage->low_water_mark_ = std::make_unique<wal::LowWaterMark>(options.low_water_mark);
+  CAIRN_ASSIGN_OR_RETURN(std::optional<Snapshot> newest, storage->snapshots_->LoadNewest());
+
+  consensus::RecoveredState recovered;
+  const DurableMetadata durable = storage->metadata_->current();
+  recovered.hard_state = {durable.generation, durable.voted_for};
+  if (newest) {
+    auto blob = DecodeSnapshotBlob(newest->data);
+    if (!blob.ok()) return blob.status().WithContext(directory);
+    recovered.snapshot_index = newest->meta.index;
+    recovered.snapshot_generation = newest->meta.generation;
+    recovered.snapshot_membership = std::move(blob->first);
+    recovered.snapshot_data = std::move(blob->second);
+  }
+  wal::WriteAheadLog& log = *storage->log_;
+  const LogIndex snapshot_index = recovered.snapshot_index;
+  if (log.first_index() > snapshot_index.next()) {
+    return Status::Corruption(fmt::format(
+        "{}: the log starts at index {} but the newest usable snapshot is at {}: the entries "
+        "between them are missing",
+        directory, log.first_index(), snapshot_index));
+  }
+  // The log continues the snapshot when it was restarted right after it (an installed snapshot),
+  // or when it holds the snapshot's last entry with the same generation (a local snapshot).
+  const bool log_continues_snapshot =
+      snapshot_index == LogIndex(0) || log.first_index() == snapshot_index.next() ||
+      (log.last_index() >= snapshot_index && snapshot_index >= log.first_index() &&
+       log.GenerationAt(snapshot_index) == recovered.snapshot_generation);
+  if (!log_continues_snapshot) {
+    CAIRN_TRY(log.Reset(snapshot_index.next()));
+  } else if (log.last_index() > snapshot_index) {
+    CAIRN_ASSIGN_OR_RETURN(recovered.entries,
+                           log.Read(std::max(log.first_index(), snapshot_index.next()),
+                                    log.last_index()));
+  }
+  storage->snapshot_index_ = snapshot_index;
+  storage->recovered_ = std::move(recovered);
+  return storage;
+}
+
+consensus::RecoveredState MemberStorage::TakeRecoveredState() {
+  CAIRN_CHECK(recovered_.has_value(), "the recovered state is taken once");
+  consensus::RecoveredState recovered = std::move(*recovered_);
+  recovered_.reset();
+  return recovered;
+}
+
+Status MemberStorage::Persist(const consensus::Ready& ready) {
+  if (ready.hard_state) {
+    CAIRN_TRY(metadata_->Save({ready.hard_state->generation, ready.hard_state->voted_for}));
+  }
+  if (ready.snapshot) {
+    const consensus::Snapshot& snapshot = *ready.snapshot;
+    CAIRN_TRY(snapshots_->Save({snapshot.index, snapshot.generation},
+                               EncodeSnapshotBlob(snapshot.membership, snapshot.data)));
+    CAIRN_TRY(log_->Reset(snapshot.index.next()));
+    snapshot_index_ = snapshot.index;
+  }
+  if (ready.truncate_after) CAIRN_TRY(log_->TruncateAfter(*ready.truncate_after));
+  if (!ready.entries.empty()) {
+    CAIRN_TRY(log_->Append(ready.entries));
+    CAIRN_TRY(log_->Sync().status());
+  }
+  return Status::Ok();
+}
+
+Status MemberStorage::SaveSnapshot(LogIndex index, Generation generation,
+                                   const consensus::Membership& membership,
+                                   std::string_view data) {
+  // Durable before the log behind it is released (Low-Water Mark).
+  CAIRN_TRY(snapshots_->Save({index, generation}, EncodeSnapshotBlob(membership, data)));
+  snapshot_index_ = index;
+  return low_water_mark_->OnSnapshotDurable(*log_, index).status();
+}
+
+}  // namespace cairn::member

@@ -1,0 +1,80 @@
+// MemberStorage: one member's durable state, and how the consensus core's Readys reach it.
+//
+// Design note. The consensus core (consensus::Replica) is pure: it says what to persist, in what
+// order, through Ready. This class is the storage half of the shell that carries that out, shared
+// by the server and the deterministic simulator so both persist and recover the same way:
+//   - the metadata record (generation and vote, MetadataStore) in `<directory>/meta`;
+//   - the write-ahead log (WriteAheadLog) in `<directory>/wal`;
+//   - snapshots (SnapshotStore) in `<directory>/snap`; each stored snapshot is the membership it
+//     was taken under followed by the state machine's data (EncodeSnapshotBlob);
+//   - the Low-Water Mark: after a snapshot is durable, segments behind it are released.
+//
+// Recovery (Open) rebuilds consensus::RecoveredState: the hard state, the newest valid snapshot
+// and the log entries after it. If the log predates the snapshot (a crash while installing one
+// from the leader, between saving it and restarting the log), the log is restarted right after
+// the snapshot. A log that starts beyond the snapshot is refused: entries in between are missing.
+//
+// Failure: any storage error during Persist or SaveSnapshot is returned; the caller must treat the
+// member as failed (stop it), because the log and metadata enforce fsync-failure-is-final.
+// Not thread-safe: the member's single owner thread calls it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/status.h"
+#include "consensus/membership.h"
+#include "consensus/replica.h"
+#include "storage/file_system.h"
+#include "storage/metadata_store.h"
+#include "storage/snapshot_store.h"
+#include "wal/low_water_mark.h"
+#include "wal/write_ahead_log.h"
+
+namespace cairn::member {
+
+struct MemberStorageOptions {
+  wal::WalOptions wal;
+  SnapshotOptions snapshots;
+  wal::LowWaterMarkOptions low_water_mark;
+};
+
+// A stored snapshot: the membership it was taken under, then the state machine's data.
+std::string EncodeSnapshotBlob(const consensus::Membership& membership, std::string_view data);
+Result<std::pair<consensus::Membership, std::string>> DecodeSnapshotBlob(std::string_view blob);
+
+class MemberStorage {
+ public:
+  // Opens (creating what is missing) and recovers the state in `directory`, which must exist.
+  static Result<std::unique_ptr<MemberStorage>> Open(FileSystem& fs, const std::string& directory,
+                                                     MemberStorageOptions options = {});
+
+  // What the core starts from. Taken once (it moves the recovered entries out).
+  consensus::RecoveredState TakeRecoveredState();
+
+  // Carries out the storage part of `ready`, in its order: the hard state, a snapshot to install
+  // (saved, then the log restarted after it), a truncation, the entries and their fdatasync.
+  Status Persist(const consensus::Ready& ready);
+
+  // Saves a snapshot the member took at `index` (of `generation`) and releases the log behind
+  // it. Call Replica::CompactLog only after this returned OK.
+  Status SaveSnapshot(LogIndex index, Generation generation,
+                      const consensus::Membership& membership, std::string_view data);
+
+  // The newest durable snapshot's index (0 when none).
+  LogIndex snapshot_index() const { return snapshot_index_; }
+  const wal::WriteAheadLog& log() const { return *log_; }
+
+ private:
+  MemberStorage() = default;
+
+  std::unique_ptr<MetadataStore> metadata_;
+  std::unique_ptr<wal::WriteAheadLog> log_;
+  std::unique_ptr<SnapshotStore> snapshots_;
+  std::unique_ptr<wal::LowWaterMark> low_water_mark_;
+  LogIndex snapshot_index_;
+  std::optional<consensus::RecoveredState> recovered_;
+};
+
+}  // namespace cairn::member
