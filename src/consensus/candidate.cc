@@ -7,12 +7,18 @@ namespace cairn::consensus {
 
 void Replica::TickFollower() {
   ++election_elapsed_;
-  // Only voters campaign: a learner, or a replica removed (or not yet added), waits. A replica
-  // whose removal is still uncommitted is still a voter of the committed membership and may be
-  // needed to finish that change (its log may be the only one up to date enough to win).
-  const bool may_campaign =
-      IsVoter() || MembershipAt(log_.commit_index()).voters.count(options_.id) != 0;
-  if (ElectionTimedOut() && may_campaign) Campaign(options_.pre_vote, /*transfer=*/false);
+  // Only voters campaign: a learner, or a replica removed (or not yet added), waits. But a
+  // replica that is a voter in the membership known committed, or in any membership change after
+  // it, may still be needed: while its removal is uncommitted its log may be the only one up to
+  // date enough to win, and without it the change could never commit. (Found by the simulator:
+  // a promoted-then-removed replica with the longest log, and the other voter unable to win.)
+  if (!ElectionTimedOut()) return;
+  bool may_campaign = IsVoter() || MembershipAt(log_.commit_index()).voters.count(options_.id) != 0;
+  for (auto it = membership_entries_.upper_bound(log_.commit_index());
+       !may_campaign && it != membership_entries_.end(); ++it) {
+    may_campaign = it->second.voters.count(options_.id) != 0;
+  }
+  if (may_campaign) Campaign(options_.pre_vote, /*transfer=*/false);
 }
 
 void Replica::Campaign(bool pre_vote, bool transfer) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <random>
 #include <map>
 #include <memory>
 #include <set>
@@ -106,8 +107,8 @@ class Cluster {
       Message message = std::move(network_.front());
       network_.pop_front();
       if (cut_.count(message.from) || cut_.count(message.to) ||
-          cut_links_.count({message.from, message.to})) {
-        continue;
+          cut_links_.count({message.from, message.to}) || replicas_.count(message.to) == 0) {
+        continue;  // Cut, or addressed to a node that does not exist.
       }
       (*this)[message.to.value()].Step(message);
       Process(message.to);
@@ -612,6 +613,58 @@ TEST(ReplicaScenario, StaleReadReportsHowFarBehindItMayBe) {
   const StaleReadBound leader = cluster[1].StaleRead();
   EXPECT_EQ(0u, leader.ticks_since_leader_contact);
   EXPECT_GT(leader.leader_commit_index, stale.applied_index);
+}
+
+// Random, often nonsensical messages from peers, interleaved with normal traffic: the replicas
+// must never crash (a peer's input is input, not an invariant), whatever the fields say.
+TEST(ReplicaScenario, RandomPeerMessagesNeverCrash) {
+  std::mt19937_64 random(99);
+  auto pick = [&](std::initializer_list<uint64_t> values) {
+    return *(values.begin() + random() % values.size());
+  };
+  for (int trial = 0; trial < 300; ++trial) {
+    Cluster cluster(3, /*pre_vote=*/trial % 2 == 0, /*check_quorum=*/trial % 3 != 0,
+                    /*snapshot_chunk_bytes=*/8);
+    cluster.ElectLeader(1);
+    for (int step = 0; step < 300; ++step) {
+      Message message;
+      message.type = static_cast<MessageType>(random() % 13);
+      message.from = NodeId(pick({1, 2, 3, 4, 0}));
+      message.to = NodeId(1 + random() % 3);
+      const uint64_t generation = cluster[message.to.value()].generation().value();
+      message.generation = Generation(pick({generation, generation + 1, generation - std::min<uint64_t>(generation, 1), 0, UINT64_MAX, uint64_t{1} << 61}));
+      message.log_index = LogIndex(pick({0, 1, 2, 5, 50, UINT64_MAX - 1}));
+      message.log_generation = Generation(pick({0, 1, generation, UINT64_MAX}));
+      message.granted = random() % 2;
+      message.rejected = random() % 2;
+      message.transfer = random() % 2;
+      message.commit_index = LogIndex(pick({0, 1, 3, 1000}));
+      message.match_index = LogIndex(pick({0, 1, 3, 1000}));
+      message.hint_index = LogIndex(pick({0, 1, 3, 1000}));
+      message.hint_generation = Generation(pick({0, 1, generation}));
+      message.read_round = pick({0, 1, 1000});
+      message.read_id = random() % 4;
+      message.snapshot_offset = pick({0, 4, 8, 1000});
+      message.snapshot_chunk = std::string(random() % 10, 'c');
+      message.snapshot_membership = random() % 2 ? EncodeMembership(Membership{{NodeId(1)}, {}})
+                                                 : std::string("garbage");
+      message.snapshot_done = random() % 2;
+      const uint64_t entries = random() % 3;
+      for (uint64_t i = 0; i < entries; ++i) {
+        message.entries.push_back(wal::Entry{LogIndex(message.log_index.value() + 1 + i),
+                                             Generation(pick({0, 1, generation, generation + 5})),
+                                             static_cast<uint8_t>(pick({0, 1, 2, 3})),
+                                             random() % 2 ? "x" : "garbage-membership"});
+      }
+      cluster.Step(message.to.value(), message);
+      if (step % 10 == 0) {
+        (void)cluster.Propose(1, "p");
+        cluster.Tick(1 + random() % 3);
+      }
+      cluster.DeliverAll();
+    }
+  }
+  SUCCEED() << "no replica crashed";
 }
 
 TEST(ReplicaScenarioDeathTest, InputWhileReadyOutstandingCrashes) {
