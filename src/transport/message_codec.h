@@ -1,0 +1,62 @@
+// Peer message framing: how consensus messages cross a Single Socket Channel.
+//
+// Design note. Members talk over one TCP connection per ordered pair (Single Socket Channel,
+// issue #4); this is the byte format on that connection, kept pure so it can be tested and fuzzed
+// without sockets. A frame is
+//
+//   length   u32  bytes of `body` (1 .. frame_bytes_max)
+//   crc32c   u32  CRC32C of `body`
+//   body          version u8 (kCodecVersion), then the Message fields in a fixed order
+//
+// All integers little-endian; strings and entry payloads are u32-length-prefixed; the entry count
+// is a u32. Decoding is the boundary where a peer's bytes become trusted values: every length is
+// checked against what remains and against the bounds before anything is allocated, and any
+// violation (bad checksum, unknown version or message type, trailing bytes, a length beyond the
+// bound) is a Corruption status on which the caller closes the connection. A peer can make the
+// reader allocate at most frame_bytes_max for one frame.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+#include "consensus/message.h"
+
+namespace cairn::transport {
+
+inline constexpr uint8_t kCodecVersion = 1;
+inline constexpr size_t kFrameHeaderBytes = 8;
+// Default bound on one frame: a full append (entries_max x 16 MiB payload bound is far larger,
+// but the leader's append_bytes_max keeps real frames near 1 MiB) with ample room.
+inline constexpr uint32_t kFrameBytesMaxDefault = 64u << 20;
+
+// The whole frame (header and body) for `message`.
+std::string EncodeFrame(const consensus::Message& message);
+
+// Decodes one frame body (without the 8-byte header).
+Result<consensus::Message> DecodeBody(std::string_view body);
+
+// Reassembles frames from a byte stream that arrives in arbitrary pieces.
+class FrameDecoder {
+ public:
+  explicit FrameDecoder(uint32_t frame_bytes_max = kFrameBytesMaxDefault)
+      : frame_bytes_max_(frame_bytes_max) {}
+
+  // Appends received bytes. Refused (Corruption) once the decoder has failed.
+  Status Feed(std::string_view bytes);
+  // The next complete message, nullopt when more bytes are needed, or Corruption (final: the
+  // stream cannot be resynchronised, so the connection must be closed).
+  Result<std::optional<consensus::Message>> Next();
+  // Bytes received but not yet consumed.
+  size_t buffered_bytes() const { return buffer_.size() - consumed_; }
+
+ private:
+  uint32_t frame_bytes_max_;
+  std::string buffer_;
+  size_t consumed_ = 0;
+  std::optional<Status> failure_;
+};
+
+}  // namespace cairn::transport
