@@ -9,22 +9,15 @@ namespace cairn::consensus {
 void Replica::StepFollower(const Message& message) {
   switch (message.type) {
     case MessageType::kAppend:
-      leader_ = message.from;
-      election_elapsed_ = 0;
-      ticks_since_leader_contact_ = 0;
-      leader_commit_seen_ = std::max(leader_commit_seen_, message.commit_index);
+      HeardFromLeader(message);
       HandleAppend(message);
       return;
     case MessageType::kHeartbeat:
-      leader_ = message.from;
-      election_elapsed_ = 0;
-      ticks_since_leader_contact_ = 0;
-      leader_commit_seen_ = std::max(leader_commit_seen_, message.commit_index);
+      HeardFromLeader(message);
       HandleHeartbeat(message);
       return;
     case MessageType::kSnapshot:
-      leader_ = message.from;
-      election_elapsed_ = 0;
+      HeardFromLeader(message);
       HandleSnapshotChunk(message);
       return;
     case MessageType::kTimeoutNow:
@@ -50,6 +43,15 @@ void Replica::StepFollower(const Message& message) {
     default:
       return;
   }
+}
+
+void Replica::HeardFromLeader(const Message& message) {
+  // The leader of our generation is alive: reset the election timer, and remember how far it had
+  // committed (for StaleRead).
+  leader_ = message.from;
+  election_elapsed_ = 0;
+  ticks_since_leader_contact_ = 0;
+  leader_commit_seen_ = std::max(leader_commit_seen_, message.commit_index);
 }
 
 namespace {

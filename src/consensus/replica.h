@@ -215,6 +215,7 @@ class Replica {
   void HandleVoteRequest(const Message& message);
 
   // follower.cc: replication as a follower.
+  void HeardFromLeader(const Message& message);
   void HandleAppend(const Message& message);
   void HandleHeartbeat(const Message& message);
 

@@ -198,18 +198,16 @@ Status CollectBranchWrites(const std::vector<RequestOp>& ops, BranchWrites& out)
   return Status::Ok();
 }
 
+// Every response header of a write carries the revision the write produced.
+void SetHeaders(RangeResponse& response, Revision revision) { response.header.revision = revision; }
+void SetHeaders(PutResponse& response, Revision revision) { response.header.revision = revision; }
+void SetHeaders(DeleteRangeResponse& response, Revision revision) {
+  response.header.revision = revision;
+}
 void SetHeaders(TxnResponse& response, Revision revision) {
   response.header.revision = revision;
   for (ResponseOp& op : response.responses) {
-    if (auto* range = std::get_if<RangeResponse>(&op.response)) {
-      range->header.revision = revision;
-    } else if (auto* put = std::get_if<PutResponse>(&op.response)) {
-      put->header.revision = revision;
-    } else if (auto* del = std::get_if<DeleteRangeResponse>(&op.response)) {
-      del->header.revision = revision;
-    } else {
-      SetHeaders(std::get<TxnResponse>(op.response), revision);
-    }
+    std::visit([revision](auto& nested) { SetHeaders(nested, revision); }, op.response);
   }
 }
 
@@ -462,6 +460,21 @@ MvccStore::WriteBatch MvccStore::BeginWrite() const {
   return batch;
 }
 
+// One write transaction: apply, and either roll every change back or commit the new revision and
+// stamp the response headers with it.
+template <typename Response, typename Apply>
+Result<Response> MvccStore::RunWrite(HybridTimestamp timestamp, Apply apply) {
+  WriteBatch batch = BeginWrite();
+  Result<Response> response = apply(batch);
+  if (!response.ok()) {
+    RollBack(batch);
+    return response.status();
+  }
+  CAIRN_TRY(FinishWrite(batch, timestamp));
+  SetHeaders(*response, current_revision_);
+  return response;
+}
+
 void MvccStore::AppendVersion(WriteBatch& batch, KeyIndex::iterator key, VersionRecord record) {
   std::vector<VersionRecord>& versions = key->second.versions;
   record.main = batch.write_revision;
@@ -577,15 +590,8 @@ Result<PutResponse> MvccStore::Put(const PutRequest& request, HybridTimestamp ti
   if (request.key.size() + request.value.size() > options_.request_bytes_max) {
     return Status::InvalidArgument(std::string(kErrorRequestTooLarge));
   }
-  WriteBatch batch = BeginWrite();
-  Result<PutResponse> response = ApplyPut(batch, request);
-  if (!response.ok()) {
-    RollBack(batch);
-    return response.status();
-  }
-  CAIRN_TRY(FinishWrite(batch, timestamp));
-  response->header.revision = current_revision_;
-  return response;
+  return RunWrite<PutResponse>(
+      timestamp, [&](WriteBatch& batch) { return ApplyPut(batch, request); });
 }
 
 Result<DeleteRangeResponse> MvccStore::DeleteRange(const DeleteRangeRequest& request,
@@ -594,15 +600,8 @@ Result<DeleteRangeResponse> MvccStore::DeleteRange(const DeleteRangeRequest& req
   if (request.key.size() + request.range_end.size() > options_.request_bytes_max) {
     return Status::InvalidArgument(std::string(kErrorRequestTooLarge));
   }
-  WriteBatch batch = BeginWrite();
-  Result<DeleteRangeResponse> response = ApplyDeleteRange(batch, request);
-  if (!response.ok()) {
-    RollBack(batch);
-    return response.status();
-  }
-  CAIRN_TRY(FinishWrite(batch, timestamp));
-  response->header.revision = current_revision_;
-  return response;
+  return RunWrite<DeleteRangeResponse>(
+      timestamp, [&](WriteBatch& batch) { return ApplyDeleteRange(batch, request); });
 }
 
 Status MvccStore::ValidateTxn(const TxnRequest& request, size_t ops_budget) const {
@@ -638,15 +637,8 @@ Result<TxnResponse> MvccStore::Txn(const TxnRequest& request, HybridTimestamp ti
   BranchWrites failure_writes;
   CAIRN_TRY(CollectBranchWrites(request.failure, failure_writes));
 
-  WriteBatch batch = BeginWrite();
-  Result<TxnResponse> response = ApplyTxn(batch, request);
-  if (!response.ok()) {
-    RollBack(batch);
-    return response.status();
-  }
-  CAIRN_TRY(FinishWrite(batch, timestamp));
-  SetHeaders(*response, current_revision_);
-  return response;
+  return RunWrite<TxnResponse>(
+      timestamp, [&](WriteBatch& batch) { return ApplyTxn(batch, request); });
 }
 
 void MvccStore::CompactKey(KeyIndex::iterator key, Revision revision) {

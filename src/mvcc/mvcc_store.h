@@ -282,6 +282,8 @@ class MvccStore {
   // Makes the batch's writes permanent, or rolls them back and fails when they break the quota.
   [[nodiscard]] Status FinishWrite(WriteBatch& batch, HybridTimestamp timestamp);
   void RollBack(WriteBatch& batch);
+  template <typename Response, typename Apply>
+  Result<Response> RunWrite(HybridTimestamp timestamp, Apply apply);
   void CompactKey(KeyIndex::iterator key, Revision revision);
 
   MvccOptions options_;
