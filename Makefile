@@ -13,12 +13,15 @@ TEST_DIR    := build/asan
 BIN_DIR     := $(CURDIR)/build/bin
 CTEST_ARGS  ?=
 
-.PHONY: all deps build run test bench soak format clean
+.PHONY: all deps npm-deps build run test bench soak format clean
 
 all: build
 
 deps:
 	@scripts/install-deps
+
+npm-deps: deps
+	@scripts/install-npm-deps
 
 $(RELEASE_DIR)/build.ninja: | deps
 	cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAIRN_BUILD_TESTS=OFF -DCAIRN_BIN_DIR=$(BIN_DIR)
@@ -32,7 +35,7 @@ run: build
 $(TEST_DIR)/build.ninja: | deps
 	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_SANITIZE=ON -DCAIRN_WERROR=ON
 
-test: deps $(TEST_DIR)/build.ninja
+test: deps npm-deps $(TEST_DIR)/build.ninja
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 

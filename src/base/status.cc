@@ -19,6 +19,8 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kFailed: return "Failed";
     case StatusCode::kBusy: return "Busy";
     case StatusCode::kNotLeader: return "NotLeader";
+    case StatusCode::kUnavailable: return "Unavailable";
+    case StatusCode::kTimedOut: return "TimedOut";
   }
   return "Unknown";
 }

@@ -30,6 +30,8 @@ enum class StatusCode : uint8_t {
   kFailed,            // The component stopped for good after an earlier fatal error (e.g. fsync).
   kBusy,              // A bounded queue is full; try again later.
   kNotLeader,         // Only the leader can do this; the message names the leader if known.
+  kUnavailable,       // Not possible right now (no leader, leader changed, stopping); retry.
+  kTimedOut,          // Gave up waiting; the outcome is unknown (it may still happen).
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -54,6 +56,8 @@ class [[nodiscard]] Status {
   static Status Failed(std::string m) { return {StatusCode::kFailed, std::move(m)}; }
   static Status Busy(std::string m) { return {StatusCode::kBusy, std::move(m)}; }
   static Status NotLeader(std::string m) { return {StatusCode::kNotLeader, std::move(m)}; }
+  static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+  static Status TimedOut(std::string m) { return {StatusCode::kTimedOut, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

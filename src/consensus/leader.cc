@@ -93,6 +93,12 @@ void Replica::StepLeader(const Message& message) {
 }
 
 Result<LogIndex> Replica::Propose(std::string payload) {
+  std::vector<std::string> payloads;
+  payloads.push_back(std::move(payload));
+  return ProposeBatch(std::move(payloads));
+}
+
+Result<LogIndex> Replica::ProposeBatch(std::vector<std::string> payloads) {
   CheckNoReadyOutstanding();
   if (role_ != Role::kLeader) {
     return Status::NotLeader(leader_ == NodeId(0)
@@ -103,11 +109,15 @@ Result<LogIndex> Replica::Propose(std::string payload) {
   if (transfer_target_ != NodeId(0)) {
     return Status::Busy(fmt::format("leadership is being transferred to {}", transfer_target_));
   }
-  const LogIndex index = log_.last_index().next();
-  log_.Append(wal::Entry{index, generation_, static_cast<uint8_t>(EntryType::kCommand),
-                         std::move(payload)});
+  CAIRN_CHECK(!payloads.empty(), "a proposal batch holds at least one command");
+  const LogIndex first = log_.last_index().next();
+  for (std::string& payload : payloads) {
+    log_.Append(wal::Entry{log_.last_index().next(), generation_,
+                           static_cast<uint8_t>(EntryType::kCommand), std::move(payload)});
+  }
+  // One round of appends for the whole batch (Request Pipeline: the batch travels together).
   BroadcastAppend();
-  return index;
+  return first;
 }
 
 Status Replica::TransferLeadership(NodeId target) {

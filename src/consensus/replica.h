@@ -149,6 +149,9 @@ class Replica {
   void Step(const Message& message);
   // Appends a command (leader only). Returns its index, or an error naming the known leader.
   Result<LogIndex> Propose(std::string payload);
+  // Appends several commands at consecutive indexes and sends them in one round of appends.
+  // Returns the first one's index. All or nothing: refused as Propose is.
+  Result<LogIndex> ProposeBatch(std::vector<std::string> payloads);
   // Asks for a linearizable read; its ReadState comes in a later Ready.
   Status ReadIndex(uint64_t read_id);
   // Hands leadership to `target` (leader only); proposals are refused while it is under way.

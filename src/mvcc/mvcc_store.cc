@@ -198,8 +198,9 @@ Status CollectBranchWrites(const std::vector<RequestOp>& ops, BranchWrites& out)
   return Status::Ok();
 }
 
-// Every response header of a write carries the revision the write produced.
-void SetHeaders(RangeResponse& response, Revision revision) { response.header.revision = revision; }
+// Every response header of a write carries the revision the write produced; a range inside a txn
+// keeps the revision it read at (set when it ran).
+void SetHeaders(RangeResponse&, Revision) {}
 void SetHeaders(PutResponse& response, Revision revision) { response.header.revision = revision; }
 void SetHeaders(DeleteRangeResponse& response, Revision revision) {
   response.header.revision = revision;
@@ -570,6 +571,9 @@ Result<TxnResponse> MvccStore::ApplyTxn(WriteBatch& batch, const TxnRequest& req
       // Reads see the txn's earlier writes; an explicit revision may not pass the txn's start.
       CAIRN_ASSIGN_OR_RETURN(RangeResponse inner,
                              RangeAt(*range, batch.write_revision, batch.read_revision));
+      // As etcd: a range reports the revision it read at, the txn's new revision only once the
+      // txn has written something before it.
+      inner.header.revision = batch.next_sub > 0 ? batch.write_revision : batch.read_revision;
       response.responses.push_back(ResponseOp{std::move(inner)});
     } else if (const auto* put = std::get_if<PutRequest>(&op.request)) {
       CAIRN_ASSIGN_OR_RETURN(PutResponse inner, ApplyPut(batch, *put));

@@ -542,6 +542,18 @@ TEST_F(MvccStoreTest, ReadOnlyTxnKeepsRevision) {
   EXPECT_EQ(store_.current_revision(), Revision{2});
 }
 
+TEST_F(MvccStoreTest, TxnRangeReportsTheRevisionItReadAt) {
+  Put("a", "1");
+  TxnResponse response =
+      RunTxn(TxnRequest{.success = {RangeOp("a"), PutOp("b", "1"), RangeOp("a"), PutOp("c", "1")}});
+  ASSERT_EQ(response.responses.size(), 4u);
+  // As etcd: a range before the txn's first write reads (and reports) the old revision.
+  EXPECT_EQ(std::get<RangeResponse>(response.responses[0].response).header.revision, Revision{2});
+  EXPECT_EQ(std::get<PutResponse>(response.responses[1].response).header.revision, Revision{3});
+  EXPECT_EQ(std::get<RangeResponse>(response.responses[2].response).header.revision, Revision{3});
+  EXPECT_EQ(response.header.revision, Revision{3});
+}
+
 TEST_F(MvccStoreTest, TxnWritesShareOneRevision) {
   Put("c", "1");
   TxnResponse response = RunTxn(TxnRequest{.success = {PutOp("a", "1"), PutOp("b", "1"),

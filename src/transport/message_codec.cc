@@ -61,54 +61,44 @@ class Reader {
 
 }  // namespace
 
-std::string EncodeFrame(const Message& message) {
-  std::string body;
-  body.push_back(static_cast<char>(kCodecVersion));
-  body.push_back(static_cast<char>(message.type));
+namespace {
+
+enum class ShellKind : uint8_t { kHello = 64, kForwardedWrite = 65, kForwardRejected = 66 };
+constexpr uint8_t kStatusCodeMax = static_cast<uint8_t>(StatusCode::kTimedOut);
+
+void EncodeMessage(const Message& message, std::string* body) {
+  body->push_back(static_cast<char>(message.type));
   for (uint64_t value :
        {message.from.value(), message.to.value(), message.generation.value(),
         message.log_index.value(), message.log_generation.value(), message.commit_index.value(),
         message.match_index.value(), message.hint_index.value(), message.hint_generation.value(),
         message.read_round, message.read_id, message.snapshot_offset}) {
-    PutFixed64(&body, value);
+    PutFixed64(body, value);
   }
   for (bool flag : {message.granted, message.rejected, message.transfer, message.snapshot_done}) {
-    body.push_back(flag ? 1 : 0);
+    body->push_back(flag ? 1 : 0);
   }
-  PutString(&body, message.snapshot_chunk);
-  PutString(&body, message.snapshot_membership);
-  PutFixed32(&body, static_cast<uint32_t>(message.entries.size()));
+  PutString(body, message.snapshot_chunk);
+  PutString(body, message.snapshot_membership);
+  PutFixed32(body, static_cast<uint32_t>(message.entries.size()));
   for (const wal::Entry& entry : message.entries) {
-    PutFixed64(&body, entry.index.value());
-    PutFixed64(&body, entry.generation.value());
-    body.push_back(static_cast<char>(entry.type));
-    PutString(&body, entry.payload);
+    PutFixed64(body, entry.index.value());
+    PutFixed64(body, entry.generation.value());
+    body->push_back(static_cast<char>(entry.type));
+    PutString(body, entry.payload);
   }
-  std::string frame;
-  frame.reserve(kFrameHeaderBytes + body.size());
-  PutFixed32(&frame, static_cast<uint32_t>(body.size()));
-  PutFixed32(&frame, crc32c::Value(body));
-  frame += body;
-  return frame;
 }
 
-Result<Message> DecodeBody(std::string_view body) {
-  Reader reader(body);
-  auto corrupt = [](std::string_view what) {
-    return Status::Corruption(fmt::format("malformed peer frame: {}", what));
-  };
-  uint8_t version = 0;
-  uint8_t type = 0;
-  if (!reader.U8(&version)) return corrupt("empty body");
-  if (version != kCodecVersion) {
-    return corrupt(fmt::format("codec version {} (this build speaks {})", version, kCodecVersion));
-  }
-  if (!reader.U8(&type) || type > kMessageTypeMax) return corrupt("unknown message type");
+Status Corrupt(std::string_view what) {
+  return Status::Corruption(fmt::format("malformed peer frame: {}", what));
+}
+
+Result<PeerFrame> DecodeMessage(MessageType type, Reader& reader) {
   Message message;
-  message.type = static_cast<MessageType>(type);
+  message.type = type;
   uint64_t values[12];
   for (uint64_t& value : values) {
-    if (!reader.U64(&value)) return corrupt("truncated header fields");
+    if (!reader.U64(&value)) return Corrupt("truncated header fields");
   }
   message.from = NodeId(values[0]);
   message.to = NodeId(values[1]);
@@ -124,15 +114,15 @@ Result<Message> DecodeBody(std::string_view body) {
   message.snapshot_offset = values[11];
   if (!reader.Bool(&message.granted) || !reader.Bool(&message.rejected) ||
       !reader.Bool(&message.transfer) || !reader.Bool(&message.snapshot_done)) {
-    return corrupt("bad flag byte");
+    return Corrupt("bad flag byte");
   }
   if (!reader.String(&message.snapshot_chunk) || !reader.String(&message.snapshot_membership)) {
-    return corrupt("truncated snapshot fields");
+    return Corrupt("truncated snapshot fields");
   }
   uint32_t count = 0;
-  if (!reader.U32(&count)) return corrupt("truncated entry count");
+  if (!reader.U32(&count)) return Corrupt("truncated entry count");
   // Each entry takes at least 21 bytes: an absurd count is refused before anything is reserved.
-  if (count > reader.remaining() / 21) return corrupt("entry count exceeds the frame");
+  if (count > reader.remaining() / 21) return Corrupt("entry count exceeds the frame");
   message.entries.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
     wal::Entry entry;
@@ -140,14 +130,91 @@ Result<Message> DecodeBody(std::string_view body) {
     uint64_t generation = 0;
     if (!reader.U64(&index) || !reader.U64(&generation) || !reader.U8(&entry.type) ||
         !reader.String(&entry.payload)) {
-      return corrupt("truncated entry");
+      return Corrupt("truncated entry");
     }
     entry.index = LogIndex(index);
     entry.generation = Generation(generation);
     message.entries.push_back(std::move(entry));
   }
-  if (reader.remaining() != 0) return corrupt("trailing bytes");
-  return message;
+  return PeerFrame(std::move(message));
+}
+
+Result<PeerFrame> DecodeShellFrame(ShellKind kind, Reader& reader) {
+  uint64_t from = 0;
+  uint64_t number = 0;
+  if (!reader.U64(&from) || !reader.U64(&number)) return Corrupt("truncated shell frame");
+  switch (kind) {
+    case ShellKind::kHello:
+      return PeerFrame(Hello{NodeId(from), number});
+    case ShellKind::kForwardedWrite: {
+      ForwardedWrite write{NodeId(from), number, {}};
+      if (!reader.String(&write.command)) return Corrupt("truncated forwarded write");
+      return PeerFrame(std::move(write));
+    }
+    case ShellKind::kForwardRejected: {
+      ForwardRejected rejected{NodeId(from), number, StatusCode::kNotLeader, {}};
+      uint8_t code = 0;
+      if (!reader.U8(&code) || code == 0 || code > kStatusCodeMax ||
+          !reader.String(&rejected.message)) {
+        return Corrupt("bad forward rejection");
+      }
+      rejected.code = static_cast<StatusCode>(code);
+      return PeerFrame(std::move(rejected));
+    }
+  }
+  return Corrupt("unknown frame kind");
+}
+
+}  // namespace
+
+std::string EncodeFrame(const PeerFrame& frame) {
+  std::string body;
+  body.push_back(static_cast<char>(kCodecVersion));
+  if (const auto* message = std::get_if<Message>(&frame)) {
+    EncodeMessage(*message, &body);
+  } else if (const auto* hello = std::get_if<Hello>(&frame)) {
+    body.push_back(static_cast<char>(ShellKind::kHello));
+    PutFixed64(&body, hello->from.value());
+    PutFixed64(&body, hello->cluster_id);
+  } else if (const auto* write = std::get_if<ForwardedWrite>(&frame)) {
+    body.push_back(static_cast<char>(ShellKind::kForwardedWrite));
+    PutFixed64(&body, write->from.value());
+    PutFixed64(&body, write->request_id);
+    PutString(&body, write->command);
+  } else {
+    const auto& rejected = std::get<ForwardRejected>(frame);
+    body.push_back(static_cast<char>(ShellKind::kForwardRejected));
+    PutFixed64(&body, rejected.from.value());
+    PutFixed64(&body, rejected.request_id);
+    body.push_back(static_cast<char>(rejected.code));
+    PutString(&body, rejected.message);
+  }
+  std::string out;
+  out.reserve(kFrameHeaderBytes + body.size());
+  PutFixed32(&out, static_cast<uint32_t>(body.size()));
+  PutFixed32(&out, crc32c::Value(body));
+  out += body;
+  return out;
+}
+
+Result<PeerFrame> DecodeBody(std::string_view body) {
+  Reader reader(body);
+  uint8_t version = 0;
+  uint8_t kind = 0;
+  if (!reader.U8(&version)) return Corrupt("empty body");
+  if (version != kCodecVersion) {
+    return Corrupt(fmt::format("codec version {} (this build speaks {})", version, kCodecVersion));
+  }
+  if (!reader.U8(&kind)) return Corrupt("missing frame kind");
+  Result<PeerFrame> frame = Corrupt("unknown frame kind");
+  if (kind <= kMessageTypeMax) {
+    frame = DecodeMessage(static_cast<MessageType>(kind), reader);
+  } else if (kind >= static_cast<uint8_t>(ShellKind::kHello) &&
+             kind <= static_cast<uint8_t>(ShellKind::kForwardRejected)) {
+    frame = DecodeShellFrame(static_cast<ShellKind>(kind), reader);
+  }
+  if (frame.ok() && reader.remaining() != 0) return Corrupt("trailing bytes");
+  return frame;
 }
 
 Status FrameDecoder::Feed(std::string_view bytes) {
@@ -161,10 +228,10 @@ Status FrameDecoder::Feed(std::string_view bytes) {
   return Status::Ok();
 }
 
-Result<std::optional<Message>> FrameDecoder::Next() {
+Result<std::optional<PeerFrame>> FrameDecoder::Next() {
   if (failure_) return *failure_;
   const std::string_view pending(buffer_.data() + consumed_, buffer_.size() - consumed_);
-  if (pending.size() < kFrameHeaderBytes) return std::optional<Message>();
+  if (pending.size() < kFrameHeaderBytes) return std::optional<PeerFrame>();
   const uint32_t length = DecodeFixed32(pending.data());
   const uint32_t checksum = DecodeFixed32(pending.data() + 4);
   if (length == 0 || length > frame_bytes_max_) {
@@ -172,19 +239,19 @@ Result<std::optional<Message>> FrameDecoder::Next() {
         "malformed peer frame: length {} outside 1..{}", length, frame_bytes_max_));
     return *failure_;
   }
-  if (pending.size() - kFrameHeaderBytes < length) return std::optional<Message>();
+  if (pending.size() - kFrameHeaderBytes < length) return std::optional<PeerFrame>();
   const std::string_view body = pending.substr(kFrameHeaderBytes, length);
   if (crc32c::Value(body) != checksum) {
     failure_ = Status::Corruption("malformed peer frame: checksum mismatch");
     return *failure_;
   }
-  Result<Message> message = DecodeBody(body);
-  if (!message.ok()) {
-    failure_ = message.status();
+  Result<PeerFrame> frame = DecodeBody(body);
+  if (!frame.ok()) {
+    failure_ = frame.status();
     return *failure_;
   }
   consumed_ += kFrameHeaderBytes + length;
-  return std::optional<Message>(std::move(message).value());
+  return std::optional<PeerFrame>(std::move(frame).value());
 }
 
 }  // namespace cairn::transport

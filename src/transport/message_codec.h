@@ -6,7 +6,13 @@
 //
 //   length   u32  bytes of `body` (1 .. frame_bytes_max)
 //   crc32c   u32  CRC32C of `body`
-//   body          version u8 (kCodecVersion), then the Message fields in a fixed order
+//   body          version u8 (kCodecVersion), kind u8, then the fields of that kind in a fixed order
+//
+// Kinds 0..63 are consensus::MessageType values (a consensus Message follows). Kinds from 64 on
+// belong to the member shell, not to consensus:
+//   kHello (64)           the first frame on every connection: who is calling, for which cluster;
+//   kForwardedWrite (65)  a follower hands a client's write (a serialized command) to the leader;
+//   kForwardRejected (66) the leader could not take a forwarded write (not leader, busy).
 //
 // All integers little-endian; strings and entry payloads are u32-length-prefixed; the entry count
 // is a u32. Decoding is the boundary where a peer's bytes become trusted values: every length is
@@ -20,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "base/status.h"
 #include "consensus/message.h"
@@ -32,11 +39,35 @@ inline constexpr size_t kFrameHeaderBytes = 8;
 // but the leader's append_bytes_max keeps real frames near 1 MiB) with ample room.
 inline constexpr uint32_t kFrameBytesMaxDefault = 64u << 20;
 
-// The whole frame (header and body) for `message`.
-std::string EncodeFrame(const consensus::Message& message);
+// The first frame a caller sends on a new connection. The receiver closes the connection when
+// the cluster id differs or the caller is not a member it knows.
+struct Hello {
+  NodeId from{};
+  uint64_t cluster_id = 0;
+};
+
+// A client's write a follower forwards to the leader: `command` is what the leader proposes.
+struct ForwardedWrite {
+  NodeId from{};
+  uint64_t request_id = 0;
+  std::string command{};
+};
+
+// The leader's refusal of a ForwardedWrite (the follower fails or retries the client's request).
+struct ForwardRejected {
+  NodeId from{};
+  uint64_t request_id = 0;
+  StatusCode code = StatusCode::kNotLeader;
+  std::string message{};
+};
+
+using PeerFrame = std::variant<consensus::Message, Hello, ForwardedWrite, ForwardRejected>;
+
+// The whole frame (header and body).
+std::string EncodeFrame(const PeerFrame& frame);
 
 // Decodes one frame body (without the 8-byte header).
-Result<consensus::Message> DecodeBody(std::string_view body);
+Result<PeerFrame> DecodeBody(std::string_view body);
 
 // Reassembles frames from a byte stream that arrives in arbitrary pieces.
 class FrameDecoder {
@@ -46,9 +77,9 @@ class FrameDecoder {
 
   // Appends received bytes. Refused (Corruption) once the decoder has failed.
   Status Feed(std::string_view bytes);
-  // The next complete message, nullopt when more bytes are needed, or Corruption (final: the
+  // The next complete frame, nullopt when more bytes are needed, or Corruption (final: the
   // stream cannot be resynchronised, so the connection must be closed).
-  Result<std::optional<consensus::Message>> Next();
+  Result<std::optional<PeerFrame>> Next();
   // Bytes received but not yet consumed.
   size_t buffered_bytes() const { return buffer_.size() - consumed_; }
 

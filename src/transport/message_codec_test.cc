@@ -69,7 +69,8 @@ TEST(MessageCodec, EveryMessageTypeRoundTrips) {
     auto decoded = decoder.Next();
     ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
     ASSERT_TRUE(decoded->has_value());
-    ExpectSame(message, **decoded);
+    ASSERT_TRUE(std::holds_alternative<Message>(**decoded));
+    ExpectSame(message, std::get<Message>(**decoded));
     EXPECT_EQ(0u, decoder.buffered_bytes());
   }
 }
@@ -140,6 +141,36 @@ TEST(MessageCodec, HugeEntryCountIsRefusedWithoutAllocating) {
   EncodeFixed32(body.data() + body.size() - 4, 0xFFFFFFFFu);  // The entry count.
   auto decoded = DecodeBody(body);
   EXPECT_EQ(StatusCode::kCorruption, decoded.status().code());
+}
+
+TEST(MessageCodec, ShellFramesRoundTrip) {
+  FrameDecoder decoder;
+  ASSERT_TRUE(decoder.Feed(EncodeFrame(Hello{NodeId(7), 0xC1u})).ok());
+  ASSERT_TRUE(decoder.Feed(EncodeFrame(ForwardedWrite{NodeId(7), 42, std::string("cmd\0x", 5)})).ok());
+  ASSERT_TRUE(
+      decoder.Feed(EncodeFrame(ForwardRejected{NodeId(3), 42, StatusCode::kBusy, "full"})).ok());
+  auto hello = decoder.Next();
+  ASSERT_TRUE(hello.ok() && hello->has_value());
+  EXPECT_EQ(NodeId(7), std::get<Hello>(**hello).from);
+  EXPECT_EQ(0xC1u, std::get<Hello>(**hello).cluster_id);
+  auto write = decoder.Next();
+  ASSERT_TRUE(write.ok() && write->has_value());
+  EXPECT_EQ(42u, std::get<ForwardedWrite>(**write).request_id);
+  EXPECT_EQ(std::string("cmd\0x", 5), std::get<ForwardedWrite>(**write).command);
+  auto rejected = decoder.Next();
+  ASSERT_TRUE(rejected.ok() && rejected->has_value());
+  EXPECT_EQ(StatusCode::kBusy, std::get<ForwardRejected>(**rejected).code);
+  EXPECT_EQ("full", std::get<ForwardRejected>(**rejected).message);
+  EXPECT_EQ(0u, decoder.buffered_bytes());
+}
+
+TEST(MessageCodec, ShellFrameWithBadStatusCodeIsRefused) {
+  std::string body =
+      EncodeFrame(ForwardRejected{NodeId(3), 1, StatusCode::kBusy, ""}).substr(kFrameHeaderBytes);
+  body[body.size() - 5] = 0;  // The status code byte: kOk is not a rejection.
+  EXPECT_EQ(StatusCode::kCorruption, DecodeBody(body).status().code());
+  body[body.size() - 5] = 99;
+  EXPECT_EQ(StatusCode::kCorruption, DecodeBody(body).status().code());
 }
 
 TEST(MessageCodec, RandomGarbageNeverCrashes) {

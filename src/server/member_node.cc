@@ -1,0 +1,536 @@
+#include "server/member_node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <random>
+
+#include "base/check.h"
+#include "consensus/message.h"
+#include "storage/data_directory.h"
+
+namespace cairn::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using transport::ForwardedWrite;
+using transport::ForwardRejected;
+using transport::PeerFrame;
+
+// Events taken from the queue per turn; the rest wait for the next turn (bounded batches).
+constexpr size_t kEventsPerTurnMax = 16'384;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+Status NoLeaderOr(const Status& status) {
+  return status.code() == StatusCode::kNotLeader ? Status::Unavailable(std::string(kErrorNoLeader))
+                                                 : status;
+}
+
+}  // namespace
+
+MemberNode::MemberNode(MemberNodeOptions options, Metrics* metrics)
+    : options_(std::move(options)),
+      metrics_(metrics),
+      request_timeout_(options_.request_timeout_ms != 0
+                           ? options_.request_timeout_ms
+                           : 5000 + 2 * options_.election_timeout_ms),
+      store_(options_.mvcc) {}
+
+MemberNode::~MemberNode() { Stop(); }
+
+Result<std::unique_ptr<MemberNode>> MemberNode::Open(FileSystem& fs, MemberNodeOptions options,
+                                                     Metrics* metrics) {
+  CAIRN_CHECK(options.heartbeat_interval_ms > 0 &&
+                  options.election_timeout_ms >= 5 * options.heartbeat_interval_ms,
+              "the caller validated the timeouts");
+  std::unique_ptr<MemberNode> node(new MemberNode(std::move(options), metrics));
+  const MemberNodeOptions& opts = node->options_;
+  CAIRN_ASSIGN_OR_RETURN(DataDirectory directory, DataDirectory::Open(fs, opts.data_dir));
+  CAIRN_ASSIGN_OR_RETURN(
+      node->storage_,
+      member::MemberStorage::Open(fs, directory.path(),
+                                  {.wal = {.segment_bytes_target = opts.wal_segment_bytes},
+                                   .snapshots = {},
+                                   .low_water_mark = {}}));
+  consensus::RecoveredState recovered = node->storage_->TakeRecoveredState();
+  if (recovered.snapshot_index != LogIndex(0)) {
+    CAIRN_ASSIGN_OR_RETURN(node->store_,
+                           mvcc::MvccStore::Restore(recovered.snapshot_data, opts.mvcc));
+  }
+  node->applied_index_ = recovered.snapshot_index;
+  node->snapshot_index_ = recovered.snapshot_index;
+  spdlog::info("member {:x}: recovered generation {}, snapshot at index {} (revision {}), {} log "
+               "entries after it",
+               opts.cluster.self.value(), recovered.hard_state.generation,
+               recovered.snapshot_index, node->store_.current_revision(),
+               recovered.entries.size());
+
+  consensus::ReplicaOptions replica_options;
+  replica_options.id = opts.cluster.self;
+  for (const auto& [id, member] : opts.cluster.members) replica_options.voters.insert(id);
+  replica_options.heartbeat_interval_ticks = 1;
+  replica_options.election_timeout_ticks =
+      opts.election_timeout_ms / opts.heartbeat_interval_ms;
+  replica_options.random_seed =
+      opts.random_seed != 0
+          ? opts.random_seed
+          : opts.cluster.self.value() ^
+                static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  // Frames must stay well under the transport's bound even with one maximal entry in them.
+  replica_options.append_bytes_max = 1u << 20;
+  node->replica_ = std::make_unique<consensus::Replica>(replica_options, std::move(recovered));
+  return node;
+}
+
+void MemberNode::Start(SendFn send) {
+  send_ = std::move(send);
+  thread_ = std::thread([this] { Run(); });
+}
+
+void MemberNode::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool MemberNode::Enqueue(Event event, bool is_client) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_ && events_.size() < options_.queue_events_max) {
+      events_.push_back(std::move(event));
+      if (events_.size() == 1) wake_.notify_one();
+      return true;
+    }
+  }
+  if (is_client) metrics_->client_requests_refused.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+void MemberNode::SubmitWrite(cairnpb::Command command, WriteDone done) {
+  auto refuse = done;
+  if (!Enqueue(WriteEvent{std::move(command), std::move(done)}, true)) {
+    refuse(Status::Busy(std::string(kErrorTooManyRequests)), nullptr, nullptr, ReplyHeader{});
+  }
+}
+
+void MemberNode::SubmitRead(bool linearizable, ReadDone done) {
+  auto refuse = done;
+  if (!Enqueue(ReadEvent{linearizable, std::move(done)}, true)) {
+    refuse(Status::Busy(std::string(kErrorTooManyRequests)), nullptr, ReplyHeader{});
+  }
+}
+
+void MemberNode::SubmitStatus(StatusDone done) {
+  auto refuse = done;
+  if (!Enqueue(StatusEvent{std::move(done)}, true)) refuse(MemberStatus{});
+}
+
+void MemberNode::DeliverPeerFrame(NodeId from, PeerFrame frame) {
+  if (!Enqueue(PeerEvent{from, std::move(frame)}, false)) {
+    metrics_->peer_frames_dropped.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void MemberNode::Run() {
+  const auto heartbeat = std::chrono::milliseconds(options_.heartbeat_interval_ms);
+  auto next_tick = Clock::now() + heartbeat;
+  std::vector<Event> events;
+  if (options_.cluster.members.size() == 1) {
+    // A lone member has nobody to wait for: let its election timeout pass at once (as etcd does),
+    // so a single-member cluster serves right after start instead of after 1-2 s.
+    const uint32_t election_ticks = options_.election_timeout_ms / options_.heartbeat_interval_ms;
+    for (uint32_t i = 0; i < 2 * election_ticks; ++i) replica_->Tick();
+    while (replica_->HasReady()) HandleReady();
+  }
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait_until(lock, next_tick, [&] { return stopping_ || !events_.empty(); });
+      if (stopping_) break;
+      if (events_.size() <= kEventsPerTurnMax) {
+        events.swap(events_);
+      } else {
+        events.assign(std::make_move_iterator(events_.begin()),
+                      std::make_move_iterator(events_.begin() + kEventsPerTurnMax));
+        events_.erase(events_.begin(), events_.begin() + kEventsPerTurnMax);
+      }
+    }
+    HandleEvents(events);
+    events.clear();
+    const auto now = Clock::now();
+    if (now >= next_tick) {
+      replica_->Tick();
+      next_tick += heartbeat;
+      if (next_tick <= now) next_tick = now + heartbeat;  // Overslept: do not tick in a burst.
+      ExpireRequests(now);
+    }
+    while (replica_->HasReady()) HandleReady();
+    MaybeSnapshot();
+    UpdateMetrics();
+  }
+  FailAllPending(Status::Unavailable(std::string(kErrorStopped)));
+  // Events still queued were accepted: answer them too.
+  std::vector<Event> leftover;
+  {
+    std::lock_guard lock(mutex_);
+    leftover.swap(events_);
+  }
+  const Status stopped = Status::Unavailable(std::string(kErrorStopped));
+  for (Event& event : leftover) {
+    if (auto* write = std::get_if<WriteEvent>(&event)) {
+      write->done(stopped, nullptr, nullptr, ReplyHeader{});
+    } else if (auto* read = std::get_if<ReadEvent>(&event)) {
+      read->done(stopped, nullptr, ReplyHeader{});
+    } else if (auto* status = std::get_if<StatusEvent>(&event)) {
+      status->done(MemberStatus{});
+    }
+  }
+}
+
+void MemberNode::HandleEvents(std::vector<Event>& events) {
+  std::vector<WriteEvent> writes;
+  for (Event& event : events) {
+    if (auto* write = std::get_if<WriteEvent>(&event)) {
+      writes.push_back(std::move(*write));
+    } else if (auto* read = std::get_if<ReadEvent>(&event)) {
+      HandleRead(*read);
+    } else if (auto* status = std::get_if<StatusEvent>(&event)) {
+      MemberStatus member_status;
+      member_status.header = Header();
+      member_status.leader = replica_->leader();
+      member_status.commit_index = replica_->log().commit_index();
+      member_status.applied_index = applied_index_;
+      member_status.bytes_used = store_.bytes_used();
+      member_status.is_learner = replica_->membership().learners.count(id()) != 0;
+      status->done(member_status);
+    } else {
+      auto& peer = std::get<PeerEvent>(event);
+      metrics_->peer_frames_received.fetch_add(1, std::memory_order_relaxed);
+      if (auto* message = std::get_if<consensus::Message>(&peer.frame)) {
+        // Peer messages may arrive between client events: keep the client writes of this turn
+        // in one batch, but a Step must never meet an outstanding Ready (HandleReady is below).
+        replica_->Step(*message);
+      } else if (auto* forwarded = std::get_if<ForwardedWrite>(&peer.frame)) {
+        HandleForwardedWrite(*forwarded);
+      } else if (auto* rejected = std::get_if<ForwardRejected>(&peer.frame)) {
+        FinishWrite(rejected->request_id, NoLeaderOr(Status(rejected->code, rejected->message)),
+                    nullptr);
+      }
+    }
+  }
+  if (!writes.empty()) ProposeOrForward(writes);
+}
+
+void MemberNode::ProposeOrForward(std::vector<WriteEvent>& writes) {
+  const auto deadline = Clock::now() + request_timeout_;
+  const bool leader = replica_->role() == consensus::Role::kLeader;
+  const NodeId leader_id = replica_->leader();
+  if (!leader && leader_id == NodeId(0)) {
+    const Status no_leader = Status::Unavailable(std::string(kErrorNoLeader));
+    for (WriteEvent& write : writes) write.done(no_leader, nullptr, nullptr, Header());
+    metrics_->proposals_failed.fetch_add(writes.size(), std::memory_order_relaxed);
+    return;
+  }
+  std::vector<std::string> payloads;
+  std::vector<std::pair<NodeId, std::string>> forwards;
+  std::vector<uint64_t> request_ids;
+  for (WriteEvent& write : writes) {
+    const uint64_t request_id = next_request_id_++;
+    write.command.set_proposer(id().value());
+    write.command.set_request_id(request_id);
+    if (leader) {
+      write.command.set_hybrid_time(hybrid_clock_.Now().packed());
+      payloads.push_back(write.command.SerializeAsString());
+    } else {
+      forwards.emplace_back(leader_id, transport::EncodeFrame(ForwardedWrite{
+                                           id(), request_id, write.command.SerializeAsString()}));
+    }
+    pending_writes_.emplace(request_id, PendingWrite{std::move(write.done), deadline});
+    request_ids.push_back(request_id);
+  }
+  if (!leader) {
+    SendFrames(std::move(forwards));
+    return;
+  }
+  Result<LogIndex> proposed = replica_->ProposeBatch(std::move(payloads));
+  if (!proposed.ok()) {
+    for (uint64_t request_id : request_ids) {
+      FinishWrite(request_id, NoLeaderOr(proposed.status()), nullptr);
+    }
+  }
+}
+
+void MemberNode::HandleForwardedWrite(const ForwardedWrite& write) {
+  auto reject = [&](const Status& status) {
+    SendFrames({{write.from, transport::EncodeFrame(ForwardRejected{
+                                 id(), write.request_id, status.code(), status.message()})}});
+  };
+  cairnpb::Command command;
+  if (!command.ParseFromString(write.command) || command.proposer() != write.from.value() ||
+      command.request_case() == cairnpb::Command::REQUEST_NOT_SET) {
+    spdlog::warn("member {:x}: refused a malformed forwarded write from {:x}", id().value(),
+                 write.from.value());
+    return reject(Status::InvalidArgument("etcdserver: malformed forwarded request"));
+  }
+  if (replica_->role() != consensus::Role::kLeader) {
+    return reject(Status::NotLeader(std::string(kErrorNoLeader)));
+  }
+  command.set_hybrid_time(hybrid_clock_.Now().packed());
+  std::vector<std::string> payloads;
+  payloads.push_back(command.SerializeAsString());
+  Result<LogIndex> proposed = replica_->ProposeBatch(std::move(payloads));
+  if (!proposed.ok()) reject(NoLeaderOr(proposed.status()));
+}
+
+void MemberNode::HandleRead(ReadEvent& read) {
+  if (!read.linearizable) {
+    read.done(Status::Ok(), &store_, Header());
+    return;
+  }
+  const uint64_t read_id = next_read_id_++;
+  const Status asked = replica_->ReadIndex(read_id);
+  if (!asked.ok()) {
+    read.done(NoLeaderOr(asked.code() == StatusCode::kBusy
+                             ? Status::Busy(std::string(kErrorTooManyRequests))
+                             : asked),
+              nullptr, Header());
+    return;
+  }
+  pending_reads_.emplace(read_id, PendingRead{std::move(read.done), Clock::now() + request_timeout_});
+}
+
+void MemberNode::HandleReady() {
+  consensus::Ready ready = replica_->TakeReady();
+  const bool leader = replica_->role() == consensus::Role::kLeader;
+  // See the design note: a leader's appends do not promise its own durability, so they may leave
+  // before its fsync; anything else (votes, acknowledgements) waits for the disk.
+  const bool send_first = leader && !ready.hard_state && !ready.snapshot;
+  auto send_messages = [&] {
+    std::vector<std::pair<NodeId, std::string>> frames;
+    frames.reserve(ready.messages.size());
+    for (const consensus::Message& message : ready.messages) {
+      frames.emplace_back(message.to, transport::EncodeFrame(message));
+    }
+    SendFrames(std::move(frames));
+  };
+  if (send_first) send_messages();
+  const auto persist_start = Clock::now();
+  if (Status persisted = storage_->Persist(ready); !persisted.ok()) StorageFailed(persisted);
+  if (!ready.entries.empty()) metrics_->wal_fsync_seconds.Observe(SecondsSince(persist_start));
+  if (ready.snapshot) {
+    auto restored = mvcc::MvccStore::Restore(ready.snapshot->data, options_.mvcc);
+    // The leader's snapshot passed the transport's checksum; a store that does not decode is
+    // a bug or a peer of another format version, never something to half-apply.
+    CAIRN_CHECK(restored.ok(), "an installed snapshot decodes: {}", restored.status().ToString());
+    store_ = std::move(restored).value();
+    applied_index_ = ready.snapshot->index;
+    snapshot_index_ = ready.snapshot->index;
+    spdlog::info("member {:x}: installed the leader's snapshot at index {} (revision {})",
+                 id().value(), ready.snapshot->index, store_.current_revision());
+  }
+  if (!send_first) send_messages();
+  if (!ready.committed.empty()) {
+    const auto apply_start = Clock::now();
+    Apply(ready.committed);
+    metrics_->apply_seconds.Observe(SecondsSince(apply_start));
+  }
+  ServeReads(ready.reads);
+  replica_->Advance();
+}
+
+void MemberNode::Apply(const std::vector<wal::Entry>& committed) {
+  for (const wal::Entry& entry : committed) {
+    if (entry.index <= applied_index_) continue;
+    CAIRN_CHECK(entry.index == applied_index_.next(), "entries apply in order: {} after {}",
+                entry.index, applied_index_);
+    if (entry.type == static_cast<uint8_t>(consensus::EntryType::kCommand)) {
+      cairnpb::Command command;
+      if (command.ParseFromString(entry.payload)) {
+        ApplyCommand(command);
+      } else {
+        // Leaders only propose commands they parsed, so this is a bug; every member skips it
+        // the same way, so the stores stay identical.
+        spdlog::error("member {:x}: entry {} is not a command; skipped", id().value(), entry.index);
+      }
+    }
+    applied_index_ = entry.index;
+    metrics_->proposals_committed.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void MemberNode::ApplyCommand(const cairnpb::Command& command) {
+  const HybridTimestamp timestamp = HybridTimestamp::FromPacked(command.hybrid_time());
+  // Hybrid Clock: a member that applies the leader's stamp moves its clock past it, so a later
+  // leader stamps later revisions with later times. A stamp too far ahead is not believed for the
+  // clock (the revision keeps it).
+  (void)hybrid_clock_.Update(timestamp);
+  Status status;
+  mvcc::ResponseOp response;
+  bool has_response = true;
+  switch (command.request_case()) {
+    case cairnpb::Command::kPut: {
+      auto put = store_.Put(FromProto(command.put()), timestamp);
+      if (put.ok()) response.response = std::move(put).value(); else status = put.status();
+      break;
+    }
+    case cairnpb::Command::kDeleteRange: {
+      auto deleted = store_.DeleteRange(FromProto(command.delete_range()), timestamp);
+      if (deleted.ok()) response.response = std::move(deleted).value(); else status = deleted.status();
+      break;
+    }
+    case cairnpb::Command::kTxn: {
+      auto txn = store_.Txn(FromProto(command.txn()), timestamp);
+      if (txn.ok()) response.response = std::move(txn).value(); else status = txn.status();
+      break;
+    }
+    case cairnpb::Command::kCompaction: {
+      auto compacted = store_.Compact({Revision(command.compaction().revision())});
+      status = compacted.status();
+      has_response = false;
+      break;
+    }
+    case cairnpb::Command::REQUEST_NOT_SET:
+      status = Status::InvalidArgument("etcdserver: empty request");
+      break;
+  }
+  if (command.proposer() == id().value()) {
+    FinishWrite(command.request_id(), status, has_response && status.ok() ? &response : nullptr);
+  }
+}
+
+void MemberNode::FinishWrite(uint64_t request_id, const Status& status,
+                             const mvcc::ResponseOp* response) {
+  auto it = pending_writes_.find(request_id);
+  if (it == pending_writes_.end()) return;  // Timed out already, or from an earlier run.
+  WriteDone done = std::move(it->second.done);
+  pending_writes_.erase(it);
+  if (!status.ok()) metrics_->proposals_failed.fetch_add(1, std::memory_order_relaxed);
+  done(status, status.ok() ? &store_ : nullptr, response, Header());
+}
+
+void MemberNode::ServeReads(const std::vector<consensus::ReadState>& reads) {
+  for (const consensus::ReadState& read : reads) {
+    auto it = pending_reads_.find(read.read_id);
+    if (it == pending_reads_.end()) continue;
+    ReadDone done = std::move(it->second.done);
+    pending_reads_.erase(it);
+    if (read.status.ok()) {
+      CAIRN_CHECK(read.index <= applied_index_, "a read is served at or below the applied index");
+      done(Status::Ok(), &store_, Header());
+    } else {
+      done(Status::Unavailable(std::string(replica_->leader() == NodeId(0) ? kErrorNoLeader
+                                                                          : kErrorLeaderChanged)),
+           nullptr, Header());
+    }
+  }
+}
+
+void MemberNode::MaybeSnapshot() {
+  if (options_.snapshot_count == 0 ||
+      applied_index_.value() < snapshot_index_.value() + options_.snapshot_count) {
+    return;
+  }
+  const LogIndex index = applied_index_;
+  const std::optional<Generation> generation = replica_->log().GenerationAt(index);
+  if (!generation) return;
+  std::string data = store_.Serialize();
+  if (Status saved =
+          storage_->SaveSnapshot(index, *generation, replica_->MembershipAt(index), data);
+      !saved.ok()) {
+    StorageFailed(saved);
+  }
+  snapshot_index_ = index;
+  CAIRN_CHECK(replica_->CompactLog(index, std::move(data)).ok(),
+              "compaction at the applied index is accepted");
+  metrics_->snapshots_saved.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("member {:x}: snapshot at index {} (revision {})", id().value(), index,
+               store_.current_revision());
+}
+
+void MemberNode::ExpireRequests(Clock::time_point now) {
+  const Status timed_out = Status::TimedOut(std::string(kErrorTimeout));
+  for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    WriteDone done = std::move(it->second.done);
+    it = pending_writes_.erase(it);
+    metrics_->proposals_failed.fetch_add(1, std::memory_order_relaxed);
+    done(timed_out, nullptr, nullptr, Header());
+  }
+  for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    ReadDone done = std::move(it->second.done);
+    it = pending_reads_.erase(it);
+    done(timed_out, nullptr, Header());
+  }
+}
+
+void MemberNode::FailAllPending(const Status& status) {
+  auto writes = std::move(pending_writes_);
+  pending_writes_.clear();
+  for (auto& [request_id, write] : writes) write.done(status, nullptr, nullptr, ReplyHeader{});
+  auto reads = std::move(pending_reads_);
+  pending_reads_.clear();
+  for (auto& [read_id, read] : reads) read.done(status, nullptr, ReplyHeader{});
+}
+
+void MemberNode::UpdateMetrics() {
+  const NodeId leader = replica_->leader();
+  if (leader != last_leader_) {
+    if (leader != NodeId(0)) {
+      metrics_->leader_changes.fetch_add(1, std::memory_order_relaxed);
+      spdlog::info("member {:x}: leader is {:x} (generation {})", id().value(), leader.value(),
+                   replica_->generation());
+    } else {
+      spdlog::info("member {:x}: no leader (generation {})", id().value(),
+                   replica_->generation());
+    }
+    last_leader_ = leader;
+  }
+  metrics_->has_leader.store(leader != NodeId(0) ? 1 : 0, std::memory_order_relaxed);
+  metrics_->is_leader.store(replica_->role() == consensus::Role::kLeader ? 1 : 0,
+                            std::memory_order_relaxed);
+  metrics_->proposals_pending.store(static_cast<int64_t>(pending_writes_.size()),
+                                    std::memory_order_relaxed);
+  metrics_->applied_index.store(applied_index_.value(), std::memory_order_relaxed);
+  metrics_->revision.store(store_.current_revision().value(), std::memory_order_relaxed);
+  metrics_->generation.store(replica_->generation().value(), std::memory_order_relaxed);
+}
+
+void MemberNode::SendFrames(std::vector<std::pair<NodeId, std::string>> frames) {
+  if (frames.empty()) return;
+  metrics_->peer_frames_sent.fetch_add(frames.size(), std::memory_order_relaxed);
+  send_(std::move(frames));
+}
+
+ReplyHeader MemberNode::Header() const {
+  const Revision revision = store_.current_revision();
+  auto timestamp = store_.TimestampOf(revision);
+  return ReplyHeader{.cluster_id = options_.cluster.cluster_id,
+                     .member_id = id().value(),
+                     .revision = revision,
+                     .raft_term = replica_->generation().value(),
+                     .hybrid_time = timestamp.ok() ? *timestamp : HybridTimestamp{}};
+}
+
+void MemberNode::StorageFailed(const Status& status) {
+  // fsync-failure-is-final: the page cache may have dropped what we wrote. Stop here and let a
+  // restart recover from what is durable.
+  spdlog::critical("member {:x}: storage failed, stopping: {}", id().value(), status.ToString());
+  spdlog::shutdown();
+  std::abort();
+}
+
+}  // namespace cairn::server

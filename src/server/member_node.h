@@ -1,0 +1,200 @@
+// MemberNode: one Cairn member's Singular Update Queue.
+//
+// Design note. One thread (the "member thread") owns everything that changes: the consensus core
+// (consensus::Replica), the member's durable storage (member::MemberStorage: metadata, WAL,
+// snapshots), the key-value state machine (mvcc::MvccStore) and the Hybrid Clock that stamps each
+// revision. Nothing else touches them. gRPC handlers and the peer transport hand work in through
+// one bounded queue (Submit*, DeliverPeerFrame) and get answers through callbacks that run on the
+// member thread. This is the Singular Update Queue pattern: no locks around state, a total order
+// of everything that happens to the member, and natural batching.
+//
+// One turn of the member thread:
+//   1. take every queued event (bounded); client writes become one ProposeBatch on the leader, or
+//      one forwarded write each to the leader on a follower; reads ask for a read index;
+//   2. tick the core when a heartbeat interval has passed (HeartBeat, election timeouts), expire
+//      requests that waited longer than the request timeout;
+//   3. carry out each Ready in order. On the leader the messages go out *before* the log write,
+//      so followers write their copies while the leader fsyncs its own (the core counts the
+//      leader's own entries only after Advance, i.e. after its fsync, so a commit never rests on
+//      an unsynced leader copy). Followers and candidates persist first (votes and
+//      acknowledgements promise durability). Then committed entries are applied, served reads
+//      answered, and the core advanced;
+//   4. take a snapshot every snapshot_count applied entries (Low-Water Mark: the log behind it is
+//      released by MemberStorage).
+// Everything that arrives while the member thread is busy fsyncing is taken together in the next
+// turn, so one fdatasync covers many writes (group commit) without a separate writer thread.
+//
+// Writes. A client write becomes a cairnpb::Command (proposer id, request id, the etcd request).
+// The leader stamps it with its Hybrid Clock and proposes it; every member applies committed
+// commands in log order and computes the same response; the proposer answers its client. A
+// follower forwards the write to the leader over the peer channel and answers once it applies the
+// entry itself. A write whose entry never commits (leader lost) times out with etcd's "request
+// timed out": its outcome is unknown to the client, as in etcd.
+//
+// Reads. Linearizable reads go through the core's read index (on a follower, a Follower Read: the
+// leader confirms the index, the follower serves once it has applied that far). Serializable reads
+// are served from the local state at once.
+//
+// Failure. A storage error is final (fsync-failure-is-final): the member logs it and aborts, and
+// recovers from its data directory on restart.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "cairnpb/command.pb.h"
+#include "clock/hybrid_clock.h"
+#include "consensus/replica.h"
+#include "member/member_storage.h"
+#include "mvcc/mvcc_store.h"
+#include "server/cluster_config.h"
+#include "server/etcd_api.h"
+#include "server/metrics.h"
+#include "storage/file_system.h"
+#include "transport/message_codec.h"
+
+namespace cairn::server {
+
+struct MemberNodeOptions {
+  ClusterConfig cluster{};
+  std::string data_dir{};
+  uint32_t heartbeat_interval_ms = 100;
+  uint32_t election_timeout_ms = 1000;
+  uint64_t snapshot_count = 100'000;
+  uint64_t wal_segment_bytes = 64ull << 20;
+  mvcc::MvccOptions mvcc{};
+  // Events waiting for the member thread; beyond it clients get "too many requests" and peer
+  // frames are dropped (the consensus protocol tolerates loss).
+  size_t queue_events_max = 100'000;
+  // How long a client request may wait for its entry or read index (etcd: 5 s + 2 elections).
+  uint32_t request_timeout_ms = 0;  // 0: 5000 + 2 * election_timeout_ms.
+  uint64_t random_seed = 0;         // 0: from the member id and the time.
+};
+
+// What Maintenance.Status reports.
+struct MemberStatus {
+  ReplyHeader header{};
+  NodeId leader{};
+  LogIndex commit_index{};
+  LogIndex applied_index{};
+  uint64_t bytes_used = 0;
+  bool is_learner = false;
+};
+
+class MemberNode {
+ public:
+  // Frames for peers, produced on the member thread: (to, encoded frame).
+  using SendFn = std::function<void(std::vector<std::pair<NodeId, std::string>>)>;
+  // Callbacks run on the member thread (or on the caller's, when a request is refused at once).
+  // `store` and `response` are null unless `status` is OK; `response` is null for a compaction.
+  using WriteDone = std::function<void(const Status& status, const mvcc::MvccStore* store,
+                                       const mvcc::ResponseOp* response, const ReplyHeader&)>;
+  // A read runs inside the callback, against `store` as of a linearizable (or local) point. The
+  // store is mutable only so a read-only Txn can run through MvccStore::Txn; a read must not
+  // write (the Txn caller checks the revision did not move).
+  using ReadDone =
+      std::function<void(const Status& status, mvcc::MvccStore* store, const ReplyHeader&)>;
+  using StatusDone = std::function<void(const MemberStatus&)>;
+
+  static Result<std::unique_ptr<MemberNode>> Open(FileSystem& fs, MemberNodeOptions options,
+                                                  Metrics* metrics);
+  ~MemberNode();
+
+  // Starts the member thread. `send` must stay valid until Stop returns.
+  void Start(SendFn send);
+  // Answers every waiting request with "server stopped", stops the thread. Idempotent.
+  void Stop();
+
+  // Thread-safe entry points.
+  void SubmitWrite(cairnpb::Command command, WriteDone done);
+  void SubmitRead(bool linearizable, ReadDone done);
+  void SubmitStatus(StatusDone done);
+  void DeliverPeerFrame(NodeId from, transport::PeerFrame frame);
+
+  NodeId id() const { return options_.cluster.self; }
+  uint64_t cluster_id() const { return options_.cluster.cluster_id; }
+
+ private:
+  struct WriteEvent {
+    cairnpb::Command command;
+    WriteDone done;
+  };
+  struct ReadEvent {
+    bool linearizable;
+    ReadDone done;
+  };
+  struct StatusEvent {
+    StatusDone done;
+  };
+  struct PeerEvent {
+    NodeId from;
+    transport::PeerFrame frame;
+  };
+  using Event = std::variant<WriteEvent, ReadEvent, StatusEvent, PeerEvent>;
+
+  struct PendingWrite {
+    WriteDone done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  struct PendingRead {
+    ReadDone done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  MemberNode(MemberNodeOptions options, Metrics* metrics);
+  bool Enqueue(Event event, bool is_client);
+
+  // Member thread.
+  void Run();
+  void HandleEvents(std::vector<Event>& events);
+  void ProposeOrForward(std::vector<WriteEvent>& writes);
+  void HandleForwardedWrite(const transport::ForwardedWrite& write);
+  void HandleRead(ReadEvent& read);
+  void HandleReady();
+  void Apply(const std::vector<wal::Entry>& committed);
+  void ApplyCommand(const cairnpb::Command& command);
+  void ServeReads(const std::vector<consensus::ReadState>& reads);
+  void MaybeSnapshot();
+  void ExpireRequests(std::chrono::steady_clock::time_point now);
+  void FailAllPending(const Status& status);
+  void UpdateMetrics();
+  void SendFrames(std::vector<std::pair<NodeId, std::string>> frames);
+  ReplyHeader Header() const;
+  void FinishWrite(uint64_t request_id, const Status& status, const mvcc::ResponseOp* response);
+  [[noreturn]] void StorageFailed(const Status& status);
+
+  const MemberNodeOptions options_;
+  Metrics* const metrics_;
+  const std::chrono::milliseconds request_timeout_;
+
+  // Owned by the member thread once started.
+  std::unique_ptr<member::MemberStorage> storage_;
+  std::unique_ptr<consensus::Replica> replica_;
+  mvcc::MvccStore store_;
+  SystemPhysicalClock physical_clock_;
+  HybridClock hybrid_clock_{physical_clock_};
+  LogIndex applied_index_;
+  LogIndex snapshot_index_;
+  uint64_t next_request_id_ = 1;
+  uint64_t next_read_id_ = 1;
+  std::map<uint64_t, PendingWrite> pending_writes_;
+  std::map<uint64_t, PendingRead> pending_reads_;
+  NodeId last_leader_{};
+  SendFn send_;
+
+  // The queue.
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Event> events_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace cairn::server

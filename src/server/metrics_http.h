@@ -1,0 +1,38 @@
+// MetricsHttp: a minimal HTTP/1.1 endpoint on --listen-metrics-urls serving GET /metrics
+// (Prometheus text format) and GET /health (etcd's {"health":"true"}), on the I/O thread.
+//
+// Design note. Only what a scraper or a load balancer's health check sends is understood: one GET
+// per connection, answered with Connection: close. A request head larger than 8 KiB, a method
+// other than GET or a connection idle for 10 s is closed. Bounded connections (64).
+#pragma once
+
+#include <asio.hpp>
+
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "server/cluster_config.h"
+#include "server/metrics.h"
+
+namespace cairn::server {
+
+class MetricsHttp {
+ public:
+  MetricsHttp(asio::io_context& io, std::vector<Url> listen, const Metrics* metrics);
+  Status Start();
+  void Close();  // On the I/O thread or after it stopped.
+
+ private:
+  class Connection;
+  void Accept(asio::ip::tcp::acceptor& acceptor);
+
+  asio::io_context& io_;
+  const std::vector<Url> listen_;
+  const Metrics* const metrics_;
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  std::set<std::shared_ptr<Connection>> connections_;
+  bool closed_ = false;
+};
+
+}  // namespace cairn::server

@@ -1,0 +1,59 @@
+// Server: one Cairn member process put together — the member's Singular Update Queue
+// (MemberNode), the peer channels (PeerTransport), the etcd v3 gRPC services and the metrics
+// endpoint — started in dependency order and stopped in reverse.
+//
+// Threads: the member thread (MemberNode), one I/O thread running Asio (peer channels, metrics
+// HTTP), and gRPC's own completion threads for client calls. Only the member thread changes
+// member state; the others hand it work.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <asio.hpp>
+
+#include <memory>
+#include <thread>
+
+#include "server/etcd_services.h"
+#include "server/member_node.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
+#include "server/peer_transport.h"
+#include "storage/file_system.h"
+
+namespace cairn::server {
+
+struct ServerOptions {
+  MemberNodeOptions member{};
+  std::vector<Url> listen_client_urls{};
+  std::vector<Url> listen_peer_urls{};
+  std::vector<Url> listen_metrics_urls{};
+  size_t max_request_bytes = 3 * 512 * 1024;
+};
+
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> Start(FileSystem& fs, ServerOptions options);
+  ~Server();
+  // Answers what is pending, closes every port, joins every thread. Idempotent.
+  void Shutdown();
+
+  const Metrics& metrics() const { return metrics_; }
+
+ private:
+  Server() = default;
+
+  Metrics metrics_;
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread io_thread_;
+  std::unique_ptr<MemberNode> node_;
+  std::unique_ptr<PeerTransport> transport_;
+  std::unique_ptr<MetricsHttp> metrics_http_;
+  std::unique_ptr<KvService> kv_service_;
+  std::unique_ptr<MaintenanceService> maintenance_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  bool shut_down_ = false;
+};
+
+}  // namespace cairn::server
