@@ -3,6 +3,7 @@
 #   make run     install missing packages, build Release, start a single-node Cairn
 #   make test    install missing packages, build with ASan+UBSan (warnings are errors), run every test
 #   make build   Release binaries in build/bin/
+#   make cluster build Release and start a local 3-member cluster (Ctrl-C stops it)
 #   make bench   build Release and run the benchmarks
 #   make soak    build Release and run simulator seeds without end (Ctrl-C to stop)
 #   make format  clang-format every source file
@@ -13,7 +14,7 @@ TEST_DIR    := build/asan
 BIN_DIR     := $(CURDIR)/build/bin
 CTEST_ARGS  ?=
 
-.PHONY: all deps npm-deps build run test bench soak format clean
+.PHONY: all deps npm-deps build run cluster test bench soak format clean
 
 all: build
 
@@ -31,6 +32,9 @@ build: deps $(RELEASE_DIR)/build.ninja
 
 run: build
 	$(BIN_DIR)/cairn
+
+cluster: build
+	scripts/local-cluster
 
 $(TEST_DIR)/build.ninja: | deps
 	cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_SANITIZE=ON -DCAIRN_WERROR=ON

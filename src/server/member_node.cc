@@ -49,6 +49,23 @@ Result<std::unique_ptr<MemberNode>> MemberNode::Open(FileSystem& fs, MemberNodeO
   std::unique_ptr<MemberNode> node(new MemberNode(std::move(options), metrics));
   const MemberNodeOptions& opts = node->options_;
   CAIRN_ASSIGN_OR_RETURN(DataDirectory directory, DataDirectory::Open(fs, opts.data_dir));
+  // The ids derive from the flags (cluster_config.h). A data directory keeps the ids it was
+  // created with: restarting it under other ids would let one log speak for two members.
+  const std::string identity = fmt::format("member_id {:016x}\ncluster_id {:016x}\n",
+                                           opts.cluster.self.value(), opts.cluster.cluster_id);
+  auto stored_identity = ReadWholeFile(fs, JoinPath(directory.path(), "identity"));
+  if (stored_identity.ok()) {
+    if (*stored_identity != identity) {
+      return Status::InvalidArgument(fmt::format(
+          "data directory {} belongs to another member or cluster ({}); this member is {} "
+          "(--name, --initial-cluster and --initial-cluster-token must be as when it was created)",
+          directory.path(), *stored_identity, identity));
+    }
+  } else if (stored_identity.status().code() == StatusCode::kNotFound) {
+    CAIRN_TRY(WriteFileAtomically(fs, directory.path(), "identity", identity));
+  } else {
+    return stored_identity.status();
+  }
   CAIRN_ASSIGN_OR_RETURN(
       node->storage_,
       member::MemberStorage::Open(fs, directory.path(),

@@ -22,6 +22,7 @@ struct PeerTransport::Outbound {
   bool retry_scheduled = false;
   bool writing = false;
   uint32_t backoff_ms = 0;
+  std::chrono::steady_clock::time_point connected_at{};
   std::deque<std::string> queue;
   size_t queued_bytes = 0;
   std::vector<std::string> in_flight;
@@ -34,12 +35,22 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
   Inbound(PeerTransport& transport, tcp::socket socket)
       : transport_(transport),
         socket_(std::move(socket)),
+        hello_timer_(socket_.get_executor()),
         decoder_(transport.options_.frame_bytes_max) {}
 
-  void Start() { Read(); }
+  void Start() {
+    // A connection that does not say who it is in time gives its slot back: silent connections
+    // must not crowd out the members' own.
+    hello_timer_.expires_after(std::chrono::milliseconds(transport_.options_.hello_timeout_ms));
+    hello_timer_.async_wait([self = shared_from_this()](asio::error_code error) {
+      if (!error && self->from_ == NodeId(0)) self->Refuse("no hello in time");
+    });
+    Read();
+  }
   void Close() {
     asio::error_code ignored;
     socket_.close(ignored);
+    hello_timer_.cancel();
   }
 
  private:
@@ -69,6 +80,7 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
           return Refuse(fmt::format("hello from {:x}, not a member", hello->from.value()));
         }
         from_ = hello->from;
+        hello_timer_.cancel();
         continue;
       }
       if (!FromClaimed(frame)) return Refuse("a frame claims another sender");
@@ -100,15 +112,19 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
   }
 
   void Finish() {
+    if (finished_) return;
+    finished_ = true;
     Close();
     transport_.inbound_.erase(shared_from_this());
   }
 
   PeerTransport& transport_;
   tcp::socket socket_;
+  asio::steady_timer hello_timer_;
   transport::FrameDecoder decoder_;
   std::array<char, 64 * 1024> buffer_{};
   NodeId from_{};
+  bool finished_ = false;
 };
 
 PeerTransport::PeerTransport(asio::io_context& io, PeerTransportOptions options,
@@ -208,9 +224,11 @@ void PeerTransport::Connect(Outbound& peer) {
                               asio::error_code ignored;
                               peer.socket.set_option(tcp::no_delay(true), ignored);
                               peer.state = Outbound::State::kConnected;
-                              peer.backoff_ms = 0;
-                              spdlog::info("peer {:x}: connected to {}", peer.id.value(),
-                                           peer.url.ToString());
+                              peer.connected_at = std::chrono::steady_clock::now();
+                              if (peer.backoff_ms == 0) {
+                                spdlog::info("peer {:x}: connected to {}", peer.id.value(),
+                                             peer.url.ToString());
+                              }
                               const std::string hello = transport::EncodeFrame(
                                   transport::Hello{options_.self, options_.cluster_id});
                               peer.queued_bytes += hello.size();
@@ -260,8 +278,15 @@ void PeerTransport::WriteQueued(Outbound& peer) {
 
 void PeerTransport::Disconnect(Outbound& peer, const std::string& why) {
   if (peer.state == Outbound::State::kConnected) {
-    spdlog::info("peer {:x}: connection to {} lost: {}", peer.id.value(), peer.url.ToString(),
-                 why);
+    // A connection that lasted is a healthy peer that went away: retry quickly. One closed at
+    // once (refused hello, full peer) keeps backing off, so a refusing peer is not hammered.
+    if (std::chrono::steady_clock::now() - peer.connected_at > std::chrono::seconds(1)) {
+      peer.backoff_ms = 0;
+    }
+    if (peer.backoff_ms == 0) {
+      spdlog::info("peer {:x}: connection to {} lost: {}", peer.id.value(), peer.url.ToString(),
+                   why);
+    }
   }
   ++peer.connection_epoch;
   asio::error_code ignored;

@@ -9,9 +9,11 @@
 //   - Outgoing: a bounded queue per peer (frames and bytes). Queued frames are written with one
 //     gather write; whatever queued meanwhile goes in the next one. A failed connect or write
 //     closes the socket, drops what was queued (the consensus protocol tolerates loss and
-//     retransmits) and reconnects after a backoff that doubles from 50 ms to 1 s.
+//     retransmits) and reconnects after a backoff that doubles from 50 ms to 1 s (reset once a
+//     connection has lasted a second, so a peer that closes at once is not hammered).
 //   - The first frame on every connection is a Hello (member id, cluster id). The accepting side
-//     closes a connection whose hello names another cluster or an unknown member, and any
+//     closes a connection without a hello within hello_timeout_ms, one whose hello names another
+//     cluster or an unknown member, and any
 //     connection that sends a malformed frame (bad length, checksum, type or fields) or a frame
 //     claiming another sender. Nothing a peer sends can crash the member: frames are decoded by
 //     transport::FrameDecoder, which refuses before allocating beyond frame_bytes_max.
@@ -43,6 +45,7 @@ struct PeerTransportOptions {
   size_t send_queue_bytes_max = 64u << 20;
   uint32_t frame_bytes_max = 16u << 20;
   size_t inbound_connections_max = 64;
+  uint32_t hello_timeout_ms = 3'000;  // An inbound connection must send its Hello by then.
   uint32_t reconnect_min_ms = 50;
   uint32_t reconnect_max_ms = 1'000;
 };
