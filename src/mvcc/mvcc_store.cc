@@ -388,7 +388,8 @@ Result<RangeResponse> MvccStore::RangeAt(const RangeRequest& request, Revision d
     ++response.count;
     if (request.count_only || response.kvs.size() >= collect_max) continue;
     KeyValue kv = ToKeyValue(it->first, *record);
-    if (request.keys_only) kv.value.clear();
+    // keys_only drops values, but only after a sort by value has used them (as etcd does).
+    if (request.keys_only && request.sort_target != SortTarget::kValue) kv.value.clear();
     response.kvs.push_back(std::move(kv));
   }
   if (request.count_only) return response;
@@ -434,6 +435,9 @@ Result<RangeResponse> MvccStore::RangeAt(const RangeRequest& request, Revision d
   if (request.limit > 0 && response.kvs.size() > static_cast<size_t>(request.limit)) {
     response.kvs.resize(static_cast<size_t>(request.limit));
     response.more = true;
+  }
+  if (request.keys_only && request.sort_target == SortTarget::kValue) {
+    for (KeyValue& kv : response.kvs) kv.value.clear();
   }
   return response;
 }

@@ -542,6 +542,20 @@ TEST_F(MvccStoreTest, ReadOnlyTxnKeepsRevision) {
   EXPECT_EQ(store_.current_revision(), Revision{2});
 }
 
+TEST_F(MvccStoreTest, KeysOnlyStillSortsByValue) {
+  Put("a", "3");
+  Put("b", "1");
+  Put("c", "2");
+  RangeResponse response = Get(RangeRequest{.key = "a", .range_end = "z", .limit = 2,
+                                            .sort_order = SortOrder::kAscend,
+                                            .sort_target = SortTarget::kValue, .keys_only = true});
+  ASSERT_EQ(response.kvs.size(), 2u);
+  EXPECT_EQ(response.kvs[0].key, "b");
+  EXPECT_EQ(response.kvs[1].key, "c");
+  EXPECT_TRUE(response.kvs[0].value.empty());
+  EXPECT_TRUE(response.more);
+}
+
 TEST_F(MvccStoreTest, TxnRangeReportsTheRevisionItReadAt) {
   Put("a", "1");
   TxnResponse response =
