@@ -253,10 +253,14 @@ void Replica::HandleAppendResponse(const Message& message) {
 
 void Replica::MaybeCommit() {
   if (role_ != Role::kLeader) return;
-  std::map<NodeId, LogIndex> match_indexes = {{options_.id, durable_index_}};
+  // Our own copy counts only as far as it is durable, and not past a truncation that has not
+  // reached the disk yet (the old entries were durable, their replacements are not).
+  const LogIndex own_durable = std::min(durable_index_,
+                                        log_.pending_truncate_after().value_or(durable_index_));
+  std::map<NodeId, LogIndex> match_indexes = {{options_.id, own_durable}};
   for (const auto& [peer, progress] : progress_) match_indexes[peer] = progress.match;
   LogIndex candidate = CommittedIndex(membership_.voters, match_indexes);
-  if (options_.planted_bug == PlantedBug::kCommitOnMinority) candidate = durable_index_;
+  if (options_.planted_bug == PlantedBug::kCommitOnMinority) candidate = own_durable;
   if (candidate <= log_.commit_index()) return;
   // Quorum alone is not enough: only an entry of our own generation commits by counting
   // replicas; earlier entries commit with it (the Raft paper's figure 8).

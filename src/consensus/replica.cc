@@ -277,6 +277,9 @@ Ready Replica::TakeReady() {
   ready.snapshot = std::move(snapshot_to_install_);
   snapshot_to_install_.reset();
   ReplicatedLog::Unpersisted unpersisted = log_.TakeUnpersisted();
+  if (options_.log_durability_reported && unpersisted.truncate_after) {
+    durable_index_ = std::min(durable_index_, *unpersisted.truncate_after);
+  }
   ready.truncate_after = unpersisted.truncate_after;
   ready.entries = std::move(unpersisted.entries);
   // Nothing above the High-Water Mark is applied (unless the simulator planted that bug).
@@ -295,8 +298,20 @@ void Replica::Advance() {
   CAIRN_CHECK(ready_outstanding_, "Advance follows TakeReady");
   ready_outstanding_ = false;
   last_persisted_hard_state_ = HardState{generation_, voted_for_};
-  // Everything the Ready asked to persist is durable now, including a truncation.
-  durable_index_ = log_.last_index();
+  // Everything the Ready asked to persist is durable now, including a truncation (unless the
+  // shell reports log durability on its own).
+  if (!options_.log_durability_reported) durable_index_ = log_.last_index();
+  if (role_ == Role::kLeader) MaybeCommit();
+}
+
+void Replica::LogDurable(LogIndex index, Generation generation) {
+  CheckNoReadyOutstanding();
+  CAIRN_CHECK(options_.log_durability_reported,
+              "LogDurable is only for replicas whose shell reports durability");
+  // Below the snapshot: covered by it already. Not matching: truncated since the write began.
+  if (index < log_.snapshot_index() || !log_.Matches(index, generation)) return;
+  if (index <= durable_index_) return;
+  durable_index_ = index;
   if (role_ == Role::kLeader) MaybeCommit();
 }
 

@@ -66,6 +66,12 @@ struct ReplicaOptions {
   uint64_t snapshot_chunk_bytes = 64u << 10;
   uint64_t snapshot_bytes_max = 8ull << 30;
   uint64_t random_seed = 1;
+  // When set, Advance no longer implies that the Ready's log entries are durable: the shell
+  // reports that separately with LogDurable, once its log writer has synced them. The leader
+  // counts its own copy towards a quorum only from then on, so it can keep stepping messages
+  // (and send further appends) while its write is in flight. Everything else in a Ready (hard
+  // state, snapshot) must still be durable before the messages that depend on it are sent.
+  bool log_durability_reported = false;
   // Simulator only: a deliberate bug (planted_bugs.h).
   PlantedBug planted_bug = PlantedBug::kNone;
 };
@@ -167,6 +173,10 @@ class Replica {
   bool HasReady() const;
   Ready TakeReady();
   void Advance();
+  // With options.log_durability_reported: the shell's log now durably holds the entries up to
+  // (index, generation). A report for entries that were truncated since is ignored (a later
+  // report covers their replacements).
+  void LogDurable(LogIndex index, Generation generation);
 
   // Observers (for the shell, tests and the simulator's invariant checker).
   NodeId id() const { return options_.id; }

@@ -667,6 +667,49 @@ TEST(ReplicaScenario, RandomPeerMessagesNeverCrash) {
   SUCCEED() << "no replica crashed";
 }
 
+// With log_durability_reported, the leader's own copy counts toward the quorum only once the
+// shell reports it durable, and reports for a different generation at that index are ignored.
+TEST(ReplicaScenario, ReportedDurabilityGatesTheLeadersOwnVote) {
+  Replica replica(ReplicaOptions{.id = NodeId(1),
+                                 .voters = {NodeId(1)},
+                                 .election_timeout_ticks = 10,
+                                 .random_seed = 1,
+                                 .log_durability_reported = true},
+                  RecoveredState{});
+  auto drain = [&] {
+    std::vector<wal::Entry> committed;
+    while (replica.HasReady()) {
+      Ready ready = replica.TakeReady();
+      committed.insert(committed.end(), ready.committed.begin(), ready.committed.end());
+      replica.Advance();
+    }
+    return committed;
+  };
+  for (int i = 0; i < 30 && replica.role() != Role::kLeader; ++i) {
+    replica.Tick();
+    drain();
+  }
+  ASSERT_EQ(Role::kLeader, replica.role());
+  const LogIndex noop = replica.log().last_index();
+  EXPECT_EQ(LogIndex(0), replica.log().commit_index()) << "the no-op is not durable yet";
+  replica.LogDurable(noop, Generation(replica.generation().value() + 1));
+  EXPECT_TRUE(drain().empty()) << "a report for another generation is ignored";
+  replica.LogDurable(noop, replica.generation());
+  EXPECT_EQ(noop, replica.log().commit_index());
+  EXPECT_EQ(1u, drain().size());
+
+  auto index = replica.Propose("x");
+  ASSERT_TRUE(index.ok());
+  EXPECT_TRUE(drain().empty()) << "handed to the log writer, not yet durable";
+  EXPECT_EQ(noop, replica.log().commit_index());
+  replica.LogDurable(*index, replica.generation());
+  auto committed = drain();
+  ASSERT_EQ(1u, committed.size());
+  EXPECT_EQ("x", committed[0].payload);
+  replica.LogDurable(noop, replica.generation());  // Late and older: no effect, no crash.
+  EXPECT_EQ(*index, replica.log().commit_index());
+}
+
 TEST(ReplicaScenarioDeathTest, InputWhileReadyOutstandingCrashes) {
   Cluster cluster(1);
   cluster.ElectLeader(1);

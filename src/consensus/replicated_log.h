@@ -62,6 +62,9 @@ class ReplicatedLog {
     std::vector<wal::Entry> entries;
   };
   Unpersisted TakeUnpersisted();
+  // A truncation made since the last TakeUnpersisted: entries after it are not durable, whatever
+  // was synced before.
+  std::optional<LogIndex> pending_truncate_after() const { return truncate_after_; }
   bool HasUnpersisted() const {
     return truncate_after_.has_value() || unpersisted_from_ <= last_index();
   }

@@ -98,12 +98,23 @@ Result<std::unique_ptr<MemberNode>> MemberNode::Open(FileSystem& fs, MemberNodeO
                 static_cast<uint64_t>(Clock::now().time_since_epoch().count());
   // Frames must stay well under the transport's bound even with one maximal entry in them.
   replica_options.append_bytes_max = 1u << 20;
+  replica_options.log_durability_reported = true;
+  node->durable_index_ = recovered.entries.empty() ? recovered.snapshot_index
+                                                   : recovered.entries.back().index;
   node->replica_ = std::make_unique<consensus::Replica>(replica_options, std::move(recovered));
   return node;
 }
 
 void MemberNode::Start(SendFn send) {
   send_ = std::move(send);
+  log_writer_ = std::make_unique<LogWriter>(
+      *storage_,
+      [this](LogWriter::Frames frames) { SendFrames(std::move(frames)); },
+      [this](LogIndex index, Generation generation) {
+        Enqueue(DurableEvent{index, generation}, Source::kInternal);
+      },
+      metrics_);
+  log_writer_->Start();
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -115,12 +126,16 @@ void MemberNode::Stop() {
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
+  // Whatever the member handed to the writer is written before the member is gone.
+  if (log_writer_) log_writer_->Stop();
 }
 
-bool MemberNode::Enqueue(Event event, bool is_client) {
+bool MemberNode::Enqueue(Event event, Source source) {
+  const bool is_client = source == Source::kClient;
   {
     std::lock_guard lock(mutex_);
-    if (!stopping_ && events_.size() < options_.queue_events_max) {
+    if (!stopping_ &&
+        (source == Source::kInternal || events_.size() < options_.queue_events_max)) {
       events_.push_back(std::move(event));
       if (events_.size() == 1) wake_.notify_one();
       return true;
@@ -132,25 +147,25 @@ bool MemberNode::Enqueue(Event event, bool is_client) {
 
 void MemberNode::SubmitWrite(cairnpb::Command command, WriteDone done) {
   auto refuse = done;
-  if (!Enqueue(WriteEvent{std::move(command), std::move(done)}, true)) {
+  if (!Enqueue(WriteEvent{std::move(command), std::move(done)}, Source::kClient)) {
     refuse(Status::Busy(std::string(kErrorTooManyRequests)), nullptr, nullptr, ReplyHeader{});
   }
 }
 
 void MemberNode::SubmitRead(bool linearizable, ReadDone done) {
   auto refuse = done;
-  if (!Enqueue(ReadEvent{linearizable, std::move(done)}, true)) {
+  if (!Enqueue(ReadEvent{linearizable, std::move(done)}, Source::kClient)) {
     refuse(Status::Busy(std::string(kErrorTooManyRequests)), nullptr, ReplyHeader{});
   }
 }
 
 void MemberNode::SubmitStatus(StatusDone done) {
   auto refuse = done;
-  if (!Enqueue(StatusEvent{std::move(done)}, true)) refuse(MemberStatus{});
+  if (!Enqueue(StatusEvent{std::move(done)}, Source::kClient)) refuse(MemberStatus{});
 }
 
 void MemberNode::DeliverPeerFrame(NodeId from, PeerFrame frame) {
-  if (!Enqueue(PeerEvent{from, std::move(frame)}, false)) {
+  if (!Enqueue(PeerEvent{from, std::move(frame)}, Source::kPeer)) {
     metrics_->peer_frames_dropped.fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -227,6 +242,9 @@ void MemberNode::HandleEvents(std::vector<Event>& events) {
       member_status.bytes_used = store_.bytes_used();
       member_status.is_learner = replica_->membership().learners.count(id()) != 0;
       status->done(member_status);
+    } else if (auto* durable = std::get_if<DurableEvent>(&event)) {
+      durable_index_ = std::max(durable_index_, durable->index);
+      replica_->LogDurable(durable->index, durable->generation);
     } else {
       auto& peer = std::get<PeerEvent>(event);
       metrics_->peer_frames_received.fetch_add(1, std::memory_order_relaxed);
@@ -325,34 +343,43 @@ void MemberNode::HandleRead(ReadEvent& read) {
 
 void MemberNode::HandleReady() {
   consensus::Ready ready = replica_->TakeReady();
-  const bool leader = replica_->role() == consensus::Role::kLeader;
-  // See the design note: a leader's appends do not promise its own durability, so they may leave
-  // before its fsync; anything else (votes, acknowledgements) waits for the disk.
-  const bool send_first = leader && !ready.hard_state && !ready.snapshot;
-  auto send_messages = [&] {
-    std::vector<std::pair<NodeId, std::string>> frames;
-    frames.reserve(ready.messages.size());
-    for (const consensus::Message& message : ready.messages) {
-      frames.emplace_back(message.to, transport::EncodeFrame(message));
-    }
-    SendFrames(std::move(frames));
-  };
-  if (send_first) send_messages();
-  const auto persist_start = Clock::now();
-  if (Status persisted = storage_->Persist(ready); !persisted.ok()) StorageFailed(persisted);
-  if (!ready.entries.empty()) metrics_->wal_fsync_seconds.Observe(SecondsSince(persist_start));
+  // See the design note: a leader's appends do not promise its own durability, so they leave at
+  // once; anything else (votes, acknowledgements) waits for the log writer's fdatasync.
+  const bool send_first = replica_->role() == consensus::Role::kLeader && !ready.hard_state &&
+                          !ready.snapshot;
+  LogWriter::Job job;
+  if (send_first) {
+    SendFrames(Encode(ready.messages));
+  } else {
+    job.messages_after = Encode(ready.messages);
+  }
+  job.storage.hard_state = ready.hard_state;
+  job.storage.truncate_after = ready.truncate_after;
+  job.storage.entries = std::move(ready.entries);
   if (ready.snapshot) {
-    auto restored = mvcc::MvccStore::Restore(ready.snapshot->data, options_.mvcc);
+    // Installing the leader's snapshot: it must be on disk before this member acknowledges it
+    // or applies anything after it, so wait for the writer here (rare).
+    const consensus::Snapshot& snapshot = *ready.snapshot;
+    auto restored = mvcc::MvccStore::Restore(snapshot.data, options_.mvcc);
     // The leader's snapshot passed the transport's checksum; a store that does not decode is
     // a bug or a peer of another format version, never something to half-apply.
     CAIRN_CHECK(restored.ok(), "an installed snapshot decodes: {}", restored.status().ToString());
     store_ = std::move(restored).value();
-    applied_index_ = ready.snapshot->index;
-    snapshot_index_ = ready.snapshot->index;
+    applied_index_ = snapshot.index;
+    snapshot_index_ = snapshot.index;
+    job.storage.snapshot = std::move(ready.snapshot);
+    auto messages = std::move(job.messages_after);
+    job.messages_after.clear();
+    log_writer_->Submit(std::move(job));
+    CAIRN_CHECK(log_writer_->RunAndWait([] { return Status::Ok(); }).ok(), "a barrier succeeds");
+    durable_index_ = std::max(durable_index_, snapshot_index_);
+    SendFrames(std::move(messages));
     spdlog::info("member {:x}: installed the leader's snapshot at index {} (revision {})",
-                 id().value(), ready.snapshot->index, store_.current_revision());
+                 id().value(), snapshot_index_, store_.current_revision());
+  } else if (job.storage.hard_state || job.storage.truncate_after || !job.storage.entries.empty() ||
+             !job.messages_after.empty()) {
+    log_writer_->Submit(std::move(job));
   }
-  if (!send_first) send_messages();
   if (!ready.committed.empty()) {
     const auto apply_start = Clock::now();
     Apply(ready.committed);
@@ -360,6 +387,16 @@ void MemberNode::HandleReady() {
   }
   ServeReads(ready.reads);
   replica_->Advance();
+}
+
+std::vector<std::pair<NodeId, std::string>> MemberNode::Encode(
+    const std::vector<consensus::Message>& messages) {
+  std::vector<std::pair<NodeId, std::string>> frames;
+  frames.reserve(messages.size());
+  for (const consensus::Message& message : messages) {
+    frames.emplace_back(message.to, transport::EncodeFrame(message));
+  }
+  return frames;
 }
 
 void MemberNode::Apply(const std::vector<wal::Entry>& committed) {
@@ -450,16 +487,19 @@ void MemberNode::ServeReads(const std::vector<consensus::ReadState>& reads) {
 }
 
 void MemberNode::MaybeSnapshot() {
+  // Only what is both applied and durable locally: the snapshot lets the log behind it go.
+  const LogIndex index = std::min(applied_index_, durable_index_);
   if (options_.snapshot_count == 0 ||
-      applied_index_.value() < snapshot_index_.value() + options_.snapshot_count) {
+      index.value() < snapshot_index_.value() + options_.snapshot_count) {
     return;
   }
-  const LogIndex index = applied_index_;
   const std::optional<Generation> generation = replica_->log().GenerationAt(index);
   if (!generation) return;
   std::string data = store_.Serialize();
-  if (Status saved =
-          storage_->SaveSnapshot(index, *generation, replica_->MembershipAt(index), data);
+  const consensus::Membership membership = replica_->MembershipAt(index);
+  if (Status saved = log_writer_->RunAndWait([&] {
+        return storage_->SaveSnapshot(index, *generation, membership, data);
+      });
       !saved.ok()) {
     StorageFailed(saved);
   }

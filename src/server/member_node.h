@@ -13,16 +13,16 @@
 //      one forwarded write each to the leader on a follower; reads ask for a read index;
 //   2. tick the core when a heartbeat interval has passed (HeartBeat, election timeouts), expire
 //      requests that waited longer than the request timeout;
-//   3. carry out each Ready in order. On the leader the messages go out *before* the log write,
-//      so followers write their copies while the leader fsyncs its own (the core counts the
-//      leader's own entries only after Advance, i.e. after its fsync, so a commit never rests on
-//      an unsynced leader copy). Followers and candidates persist first (votes and
-//      acknowledgements promise durability). Then committed entries are applied, served reads
-//      answered, and the core advanced;
-//   4. take a snapshot every snapshot_count applied entries (Low-Water Mark: the log behind it is
-//      released by MemberStorage).
-// Everything that arrives while the member thread is busy fsyncing is taken together in the next
-// turn, so one fdatasync covers many writes (group commit) without a separate writer thread.
+//   3. carry out each Ready in order without waiting for the disk: the storage part goes to the
+//      LogWriter thread (log_writer.h), which group-commits and reports durability back. On the
+//      leader the messages go out at once, so followers write their copies while the leader
+//      writes its own; the core counts the leader's own copy toward a quorum only when the writer
+//      reports it durable (Replica::LogDurable), so a commit never rests on an unsynced copy.
+//      Other members' messages (acknowledgements, votes) promise durability, so the writer sends
+//      them after its fdatasync. Then committed entries are applied, reads answered, the core
+//      advanced;
+//   4. take a snapshot every snapshot_count applied entries that are also durable locally
+//      (Low-Water Mark: the log behind it is released by MemberStorage).
 //
 // Writes. A client write becomes a cairnpb::Command (proposer id, request id, the etcd request).
 // The leader stamps it with its Hybrid Clock and proposes it; every member applies committed
@@ -56,6 +56,7 @@
 #include "mvcc/mvcc_store.h"
 #include "server/cluster_config.h"
 #include "server/etcd_api.h"
+#include "server/log_writer.h"
 #include "server/metrics.h"
 #include "storage/file_system.h"
 #include "transport/message_codec.h"
@@ -137,7 +138,11 @@ class MemberNode {
     NodeId from;
     transport::PeerFrame frame;
   };
-  using Event = std::variant<WriteEvent, ReadEvent, StatusEvent, PeerEvent>;
+  struct DurableEvent {  // From the LogWriter: the log is durable up to here.
+    LogIndex index;
+    Generation generation;
+  };
+  using Event = std::variant<WriteEvent, ReadEvent, StatusEvent, PeerEvent, DurableEvent>;
 
   struct PendingWrite {
     WriteDone done;
@@ -149,7 +154,9 @@ class MemberNode {
   };
 
   MemberNode(MemberNodeOptions options, Metrics* metrics);
-  bool Enqueue(Event event, bool is_client);
+  // Client events and peer frames are refused when the queue is full; internal ones never are.
+  enum class Source { kClient, kPeer, kInternal };
+  bool Enqueue(Event event, Source source);
 
   // Member thread.
   void Run();
@@ -169,18 +176,21 @@ class MemberNode {
   ReplyHeader Header() const;
   void FinishWrite(uint64_t request_id, const Status& status, const mvcc::ResponseOp* response);
   [[noreturn]] void StorageFailed(const Status& status);
+  std::vector<std::pair<NodeId, std::string>> Encode(const std::vector<consensus::Message>& messages);
 
   const MemberNodeOptions options_;
   Metrics* const metrics_;
   const std::chrono::milliseconds request_timeout_;
 
   // Owned by the member thread once started.
-  std::unique_ptr<member::MemberStorage> storage_;
+  std::unique_ptr<member::MemberStorage> storage_;  // Used only by log_writer_'s thread.
+  std::unique_ptr<LogWriter> log_writer_;
   std::unique_ptr<consensus::Replica> replica_;
   mvcc::MvccStore store_;
   SystemPhysicalClock physical_clock_;
   HybridClock hybrid_clock_{physical_clock_};
   LogIndex applied_index_;
+  LogIndex durable_index_;  // As the LogWriter last reported.
   LogIndex snapshot_index_;
   uint64_t next_request_id_ = 1;
   uint64_t next_read_id_ = 1;

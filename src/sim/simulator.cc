@@ -92,7 +92,7 @@ struct Client {
 };
 
 struct Event {
-  enum class Type : uint8_t { kTick, kDeliver, kClientStart, kClientTimeout, kFault };
+  enum class Type : uint8_t { kTick, kDeliver, kClientStart, kClientTimeout, kFault, kDurable };
   Type type;
   int node = 0;
   uint64_t epoch = 0;
@@ -118,6 +118,7 @@ class Simulation {
   void Schedule(int64_t at_ms, Event event) { events_.emplace(at_ms, std::move(event)); }
   void HandleEvent(const Event& event);
   void HandleTick(const Event& event);
+  void HandleDurable(const Event& event);
   void HandleDeliver(const Event& event);
   void HandleClientStart(int client_number);
   void HandleClientTimeout(int client_number, uint64_t operation_id);
@@ -176,6 +177,9 @@ class Simulation {
   // small enough that the Low-Water Mark really deletes segments.
   uint64_t snapshot_every_entries_ = 0;
   uint64_t snapshot_chunk_bytes_ = 64;
+  // Drawn per seed: nodes report log durability separately (as the server's LogWriter does), a
+  // few milliseconds after each write, instead of Advance implying it.
+  bool async_durability_ = false;
   uint64_t segment_bytes_ = 4096;
   // Fault rates, chosen per seed.
   double loss_rate_ = 0;
@@ -224,6 +228,7 @@ void Simulation::ChooseFaultRates() {
   constexpr uint64_t kChunkSizes[] = {16, 64, 4096};
   snapshot_every_entries_ = kSnapshotIntervals[Random(4)];
   snapshot_chunk_bytes_ = kChunkSizes[Random(3)];
+  async_durability_ = Random(2) == 1;
   segment_bytes_ = 512u << Random(4);
   for (Node& node : nodes_) {
     if (faults & kFaultDrift) {
@@ -268,6 +273,7 @@ void Simulation::StartNode(Node& node) {
       .appends_in_flight_max = appends_in_flight_max_,
       .snapshot_chunk_bytes = snapshot_chunk_bytes_,
       .random_seed = random_(),
+      .log_durability_reported = async_durability_,
       .planted_bug = options_.bug,
   };
   node.replica = std::make_unique<Replica>(replica_options, std::move(recovered));
@@ -305,13 +311,27 @@ void Simulation::RestartNode(Node& node) {
 void Simulation::Process(Node& node) {
   while (failure_.empty() && node.up && node.replica->HasReady()) {
     Ready ready = node.replica->TakeReady();
-    const bool send_first = options_.bug == PlantedBug::kVoteBeforePersist;
+    // With async durability, a leader's appends leave before its own write, as in the server.
+    const bool send_first =
+        options_.bug == PlantedBug::kVoteBeforePersist ||
+        (async_durability_ && node.replica->role() == consensus::Role::kLeader &&
+         !ready.hard_state && !ready.snapshot);
     if (send_first) SendMessages(ready.messages);
     if (!Persist(node, ready)) {
       CrashNode(node, "its disk failed mid-write");
       return;
     }
     CheckPersisted(node, ready.entries);
+    if (async_durability_ && (!ready.entries.empty() || ready.snapshot)) {
+      // The write is durable now; the core hears so a little later (a crash in between drops
+      // the report: the restarted node knows its recovered log is durable).
+      Event report{.type = Event::Type::kDurable, .node = node.number, .epoch = node.tick_epoch};
+      report.message.log_index =
+          ready.entries.empty() ? ready.snapshot->index : ready.entries.back().index;
+      report.message.log_generation =
+          ready.entries.empty() ? ready.snapshot->generation : ready.entries.back().generation;
+      Schedule(now_ms_ + 1 + static_cast<int64_t>(Random(4)), std::move(report));
+    }
     if (!send_first) SendMessages(ready.messages);
     Apply(node, ready.committed);
     ServeReads(node, ready.reads);
@@ -568,6 +588,17 @@ void Simulation::HandleTick(const Event& event) {
   Process(node);
 }
 
+void Simulation::HandleDurable(const Event& event) {
+  Node& node = nodes_.at(event.node - 1);
+  if (event.epoch != node.tick_epoch || !node.up) return;
+  if (node.paused_until_ms > now_ms_) {
+    Schedule(node.paused_until_ms, event);
+    return;
+  }
+  node.replica->LogDurable(event.message.log_index, event.message.log_generation);
+  Process(node);
+}
+
 void Simulation::HandleDeliver(const Event& event) {
   Node& node = nodes_.at(event.node - 1);
   if (!node.up) return;
@@ -726,6 +757,7 @@ void Simulation::HandleEvent(const Event& event) {
     case Event::Type::kClientStart: return HandleClientStart(event.client);
     case Event::Type::kClientTimeout: return HandleClientTimeout(event.client, event.operation_id);
     case Event::Type::kFault: return HandleFault();
+    case Event::Type::kDurable: return HandleDurable(event);
   }
 }
 
