@@ -164,12 +164,30 @@ void Replica::SendAppend(NodeId peer, bool send_empty_if_nothing_new) {
     progress.next = entries.back().index.next();
     progress.in_flight.push_back(entries.back().index);
   }
+  // The follower commits no further than the last entry this append gives it.
+  progress.commit_sent = std::max(
+      progress.commit_sent,
+      std::min(log_.commit_index(), entries.empty() ? previous : entries.back().index));
   Send(Message{.type = MessageType::kAppend,
                .to = peer,
                .log_index = previous,
                .log_generation = *previous_generation,
                .entries = std::move(entries),
                .commit_index = log_.commit_index()});
+}
+
+void Replica::AnnounceCommit() {
+  // A commit that advanced since the last appends would otherwise reach followers only with the
+  // next append or heartbeat: a follower that forwarded a write (and waits to apply it before
+  // answering its client) would wait up to a heartbeat interval. Under load the next appends
+  // carry it anyway, and then nothing extra is sent.
+  for (NodeId peer : Peers()) {
+    Progress& progress = progress_.at(peer);
+    const LogIndex known = std::min(progress.match, log_.commit_index());
+    if (known <= progress.commit_sent) continue;
+    progress.commit_sent = known;
+    Send(Message{.type = MessageType::kHeartbeat, .to = peer, .commit_index = known});
+  }
 }
 
 void Replica::BroadcastAppend() {
@@ -191,10 +209,12 @@ void Replica::BroadcastAppend() {
 
 void Replica::BroadcastHeartbeat(uint64_t read_round) {
   for (NodeId peer : Peers()) {
-    const Progress& progress = progress_.at(peer);
+    Progress& progress = progress_.at(peer);
+    const LogIndex known = std::min(progress.match, log_.commit_index());
+    progress.commit_sent = std::max(progress.commit_sent, known);
     Send(Message{.type = MessageType::kHeartbeat,
                  .to = peer,
-                 .commit_index = std::min(progress.match, log_.commit_index()),
+                 .commit_index = known,
                  .read_round = read_round});
   }
 }

@@ -19,6 +19,7 @@ struct Progress {
   State state = State::kProbe;
   LogIndex match;  // The follower's log matches the leader's up to here.
   LogIndex next;   // The next index to send.
+  LogIndex commit_sent;  // The highest commit index this follower has been told (for AnnounceCommit).
   // kProbe: an append was sent and its answer is awaited (a heartbeat response unblocks it).
   bool probe_sent = false;
   // kReplicate: last index of each append in flight, oldest first.

@@ -268,6 +268,7 @@ bool Replica::HasReady() const {
 
 Ready Replica::TakeReady() {
   CheckNoReadyOutstanding();
+  if (role_ == Role::kLeader) AnnounceCommit();
   Ready ready = std::move(ready_);
   ready_ = Ready();
   const HardState hard_state{generation_, voted_for_};

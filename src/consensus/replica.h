@@ -236,6 +236,7 @@ class Replica {
   void SendAppend(NodeId peer, bool send_empty_if_nothing_new);
   void BroadcastAppend();
   void BroadcastHeartbeat(uint64_t read_round);
+  void AnnounceCommit();
   void HandleAppendResponse(const Message& message);
   void MaybeCommit();
 
