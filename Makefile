@@ -5,6 +5,7 @@
 #   make build   Release binaries in build/bin/
 #   make cluster build Release and start a local 3-member cluster (Ctrl-C stops it)
 #   make bench   build Release and run the benchmarks
+#   make bench-vs-etcd  build Release and compare Cairn with etcd 3.4 (~20 min; BENCH_VS_ETCD_ARGS=--quick for ~5)
 #   make soak    build Release and run simulator seeds without end (Ctrl-C to stop)
 #   make format  clang-format every source file
 
@@ -14,7 +15,7 @@ TEST_DIR    := build/asan
 BIN_DIR     := $(CURDIR)/build/bin
 CTEST_ARGS  ?=
 
-.PHONY: all deps npm-deps build run cluster test bench soak format clean
+.PHONY: all deps npm-deps build run cluster bench-vs-etcd test bench soak format clean
 
 all: build
 
@@ -42,6 +43,10 @@ $(TEST_DIR)/build.ninja: | deps
 test: deps npm-deps $(TEST_DIR)/build.ninja
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+BENCH_VS_ETCD_ARGS ?=
+bench-vs-etcd: build
+	scripts/bench-vs-etcd $(BENCH_VS_ETCD_ARGS)
 
 bench: build
 	$(BIN_DIR)/cairn-bench-wal

@@ -1,5 +1,6 @@
 #include "server/log_writer.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -29,7 +30,12 @@ LogWriter::LogWriter(member::MemberStorage& storage, SendFn send, DurableFn on_d
 
 LogWriter::~LogWriter() { Stop(); }
 
-void LogWriter::Start() { thread_ = std::thread([this] { Run(); }); }
+void LogWriter::Start() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "cairn-wal");
+    Run();
+  });
+}
 
 void LogWriter::Stop() {
   {

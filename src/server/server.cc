@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <pthread.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
@@ -37,7 +38,10 @@ Result<std::unique_ptr<Server>> Server::Start(FileSystem& fs, ServerOptions opti
       std::make_unique<MetricsHttp>(server->io_, options.listen_metrics_urls, &server->metrics_);
   CAIRN_TRY(server->metrics_http_->Start());
   server->work_.emplace(server->io_.get_executor());
-  server->io_thread_ = std::thread([io = &server->io_] { io->run(); });
+  server->io_thread_ = std::thread([io = &server->io_] {
+    pthread_setname_np(pthread_self(), "cairn-io");
+    io->run();
+  });
   PeerTransport* transport = server->transport_.get();
   node->Start([transport](std::vector<std::pair<NodeId, std::string>> frames) {
     transport->Send(std::move(frames));
