@@ -517,25 +517,22 @@ void MemberNode::MaybeSnapshot() {
 
 void MemberNode::ExpireRequests(Clock::time_point now) {
   const Status timed_out = Status::TimedOut(std::string(kErrorTimeout));
-  for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
-    if (it->second.deadline > now) {
-      ++it;
-      continue;
-    }
-    WriteDone done = std::move(it->second.done);
-    it = pending_writes_.erase(it);
+  // Removes the requests whose deadline passed, then answers each (a callback may not see the
+  // map mid-erase).
+  auto take_expired = [now](auto& pending) {
+    std::vector<decltype(pending.begin()->second.done)> expired;
+    std::erase_if(pending, [&](auto& entry) {
+      if (entry.second.deadline > now) return false;
+      expired.push_back(std::move(entry.second.done));
+      return true;
+    });
+    return expired;
+  };
+  for (WriteDone& done : take_expired(pending_writes_)) {
     metrics_->proposals_failed.fetch_add(1, std::memory_order_relaxed);
     done(timed_out, nullptr, nullptr, Header());
   }
-  for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
-    if (it->second.deadline > now) {
-      ++it;
-      continue;
-    }
-    ReadDone done = std::move(it->second.done);
-    it = pending_reads_.erase(it);
-    done(timed_out, nullptr, Header());
-  }
+  for (ReadDone& done : take_expired(pending_reads_)) done(timed_out, nullptr, Header());
 }
 
 void MemberNode::FailAllPending(const Status& status) {
