@@ -23,9 +23,10 @@ Result<std::unique_ptr<Server>> Server::Start(FileSystem& fs, ServerOptions opti
   for (const auto& [id, member] : cluster.members) {
     if (id != cluster.self) transport_options.peers[id] = member.peer_urls.front();
   }
-  // A frame holds at most about append_bytes_max (1 MiB) plus one entry of a maximal request.
+  // A frame holds at most about append_bytes_max (1 MiB) plus one entry of a maximal request;
+  // --max-request-bytes is at most 1 GiB (main.cc), so the bound fits the frame header's u32.
   transport_options.frame_bytes_max =
-      static_cast<uint32_t>(std::max<size_t>(16u << 20, 4 * options.max_request_bytes));
+      static_cast<uint32_t>(std::max<size_t>(16u << 20, options.max_request_bytes + (4u << 20)));
   MemberNode* node = server->node_.get();
   server->transport_ = std::make_unique<PeerTransport>(
       server->io_, transport_options,
