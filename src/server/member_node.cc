@@ -106,8 +106,9 @@ Result<std::unique_ptr<MemberNode>> MemberNode::Open(FileSystem& fs, MemberNodeO
   return node;
 }
 
-void MemberNode::Start(SendFn send) {
+void MemberNode::Start(SendFn send, asio::io_context* io) {
   send_ = std::move(send);
+  io_ = io;
   log_writer_ = std::make_unique<LogWriter>(
       *storage_,
       [this](LogWriter::Frames frames) { SendFrames(std::move(frames)); },
@@ -127,8 +128,8 @@ void MemberNode::Stop() {
     std::lock_guard lock(mutex_);
     if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
+    WakeLocked();
   }
-  wake_.notify_one();
   if (thread_.joinable()) thread_.join();
   // Whatever the member handed to the writer is written before the member is gone.
   if (log_writer_) log_writer_->Stop();
@@ -141,12 +142,20 @@ bool MemberNode::Enqueue(Event event, Source source) {
     if (!stopping_ &&
         (source == Source::kInternal || events_.size() < options_.queue_events_max)) {
       events_.push_back(std::move(event));
-      if (events_.size() == 1) wake_.notify_one();
+      if (events_.size() == 1) WakeLocked();
       return true;
     }
   }
   if (is_client) metrics_->client_requests_refused.fetch_add(1, std::memory_order_relaxed);
   return false;
+}
+
+void MemberNode::WakeLocked() {
+  if (io_ != nullptr) {
+    asio::post(*io_, [] {});  // run_one_until in Run returns.
+  } else {
+    wake_.notify_one();
+  }
 }
 
 void MemberNode::SubmitWrite(cairnpb::Command command, WriteDone done) {
@@ -186,9 +195,23 @@ void MemberNode::Run() {
     while (replica_->HasReady()) HandleReady();
   }
   while (true) {
+    if (io_ != nullptr) {
+      // Peer I/O runs here: wait for a handler (a socket, a timer, or a wake-up posted by
+      // Enqueue) or the next tick, then run whatever else is ready.
+      bool idle = false;
+      {
+        std::lock_guard lock(mutex_);
+        idle = events_.empty() && !stopping_;
+      }
+      if (idle) io_->run_one_until(next_tick);
+      io_->poll();
+      if (io_->stopped()) io_->restart();
+    }
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_until(lock, next_tick, [&] { return stopping_ || !events_.empty(); });
+      if (io_ == nullptr) {
+        wake_.wait_until(lock, next_tick, [&] { return stopping_ || !events_.empty(); });
+      }
       if (stopping_) break;
       if (events_.size() <= kEventsPerTurnMax) {
         events.swap(events_);

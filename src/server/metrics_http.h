@@ -1,5 +1,6 @@
 // MetricsHttp: a minimal HTTP/1.1 endpoint on --listen-metrics-urls serving GET /metrics
-// (Prometheus text format) and GET /health (etcd's {"health":"true"}), on the I/O thread.
+// (Prometheus text format) and GET /health (etcd's {"health":"true"}), on the thread running the
+// io_context (the member thread).
 //
 // Design note. Only what a scraper or a load balancer's health check sends is understood: one GET
 // per connection, answered with Connection: close. A request head larger than 8 KiB, a method
@@ -21,7 +22,7 @@ class MetricsHttp {
  public:
   MetricsHttp(asio::io_context& io, std::vector<Url> listen, const Metrics* metrics);
   Status Start();
-  void Close();  // On the I/O thread or after it stopped.
+  void Close();  // On the thread running the io_context, or after it stopped.
 
  private:
   class Connection;

@@ -17,8 +17,9 @@
 //     connection that sends a malformed frame (bad length, checksum, type or fields) or a frame
 //     claiming another sender. Nothing a peer sends can crash the member: frames are decoded by
 //     transport::FrameDecoder, which refuses before allocating beyond frame_bytes_max.
-//   - One I/O thread runs the io_context; the member thread hands frames over with Send, which
-//     posts one closure per batch.
+//   - The member thread runs the io_context (MemberNode::Start), so a received frame is decoded
+//     and handed to the core on the thread that steps it; Send posts one closure per batch (from
+//     the member thread it runs in the same loop; from the log writer it wakes the loop).
 #pragma once
 
 #include <asio.hpp>
@@ -61,7 +62,7 @@ class PeerTransport {
   // Binds the listeners (an error if a port is taken) and starts connecting to peers. Runs on
   // any thread before the io_context runs.
   Status Start();
-  // Closes every socket. Call from the I/O thread or after it stopped.
+  // Closes every socket. Call from the thread running the io_context, or after it stopped.
   void Close();
 
   // Thread-safe: queue frames for peers; frames for unknown members are dropped.

@@ -38,15 +38,14 @@ Result<std::unique_ptr<Server>> Server::Start(FileSystem& fs, ServerOptions opti
   server->metrics_http_ =
       std::make_unique<MetricsHttp>(server->io_, options.listen_metrics_urls, &server->metrics_);
   CAIRN_TRY(server->metrics_http_->Start());
+  // The member thread runs the io_context itself (MemberNode::Start): no separate I/O thread.
   server->work_.emplace(server->io_.get_executor());
-  server->io_thread_ = std::thread([io = &server->io_] {
-    pthread_setname_np(pthread_self(), "cairn-io");
-    io->run();
-  });
   PeerTransport* transport = server->transport_.get();
-  node->Start([transport](std::vector<std::pair<NodeId, std::string>> frames) {
-    transport->Send(std::move(frames));
-  });
+  node->Start(
+      [transport](std::vector<std::pair<NodeId, std::string>> frames) {
+        transport->Send(std::move(frames));
+      },
+      &server->io_);
 
   server->kv_service_ = std::make_unique<KvService>(*node, options.max_request_bytes);
   server->maintenance_service_ = std::make_unique<MaintenanceService>(*node);
@@ -92,18 +91,10 @@ void Server::Shutdown() {
   // no call left to wait for.
   if (node_) node_->Stop();
   if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  if (io_thread_.joinable()) {
-    // Close the sockets on the I/O thread (they are its), then stop it.
-    asio::post(io_, [this] {
-      transport_->Close();
-      metrics_http_->Close();
-      io_.stop();
-    });
-    work_.reset();
-    io_thread_.join();
-  }
+  // The member thread, which ran the io_context, has stopped: its sockets may be closed here.
   if (transport_) transport_->Close();
   if (metrics_http_) metrics_http_->Close();
+  work_.reset();
 }
 
 }  // namespace cairn::server

@@ -2,9 +2,9 @@
 // (MemberNode), the peer channels (PeerTransport), the etcd v3 gRPC services and the metrics
 // endpoint — started in dependency order and stopped in reverse.
 //
-// Threads: the member thread (MemberNode), one I/O thread running Asio (peer channels, metrics
-// HTTP), and gRPC's own completion threads for client calls. Only the member thread changes
-// member state; the others hand it work.
+// Threads: the member thread (MemberNode), which also runs Asio (peer channels, metrics HTTP),
+// the log writer (LogWriter), and gRPC's own threads for client calls. Only the member thread
+// changes member state; the others hand it work.
 #pragma once
 
 #include <grpcpp/server.h>
@@ -46,7 +46,6 @@ class Server {
   Metrics metrics_;
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
-  std::thread io_thread_;
   std::unique_ptr<MemberNode> node_;
   std::unique_ptr<PeerTransport> transport_;
   std::unique_ptr<MetricsHttp> metrics_http_;
