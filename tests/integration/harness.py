@@ -419,6 +419,27 @@ class Cluster:
         file.flush()
 
 
+def run_on_cluster(kind: str, size: int, binary: str, body, workdir: Optional[str] = None,
+                   prefix: str = "cairn-test-", **cluster_args) -> int:
+    """A test's main: runs body(cluster) on a fresh Cluster, prints PASS with the time or FAIL with
+    the error (the workdir is then kept for its logs), and returns the exit status (0 or 1).
+    A `workdir` given by the caller is always kept."""
+    directory = workdir or tempfile.mkdtemp(prefix=prefix)
+    started = time.monotonic()
+    try:
+        with Cluster(kind, size, binary, directory, **cluster_args) as cluster:
+            body(cluster)
+    except (AssertionError, RuntimeError, TimeoutError, subprocess.SubprocessError) as error:
+        detail = getattr(error, "stderr", None) or ""
+        print(f"FAIL: {type(error).__name__}: {error}\n{detail}workdir kept: {directory}",
+              file=sys.stderr)
+        return 1
+    print(f"PASS ({time.monotonic() - started:.1f} s)")
+    if workdir is None:
+        shutil.rmtree(directory, ignore_errors=True)
+    return 0
+
+
 @atexit.register
 def _reap_at_exit() -> None:
     for c in list(_live_clusters):

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 
@@ -80,18 +78,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cairn", required=True)
     ap.add_argument("--workdir")
     a = ap.parse_args(argv)
-    workdir = a.workdir or tempfile.mkdtemp(prefix="cairn-crash-")
-    started = time.monotonic()
-    try:
-        with harness.Cluster("cairn", 1, a.cairn, workdir) as cluster:
-            run(cluster)
-    except (AssertionError, RuntimeError, TimeoutError, harness.subprocess.SubprocessError) as error:
-        print(f"FAIL: {type(error).__name__}: {error}\nworkdir kept: {workdir}", file=sys.stderr)
-        return 1
-    print(f"PASS ({time.monotonic() - started:.1f} s)")
-    if a.workdir is None:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return harness.run_on_cluster("cairn", 1, a.cairn, run, a.workdir, prefix="cairn-crash-")
 
 
 if __name__ == "__main__":

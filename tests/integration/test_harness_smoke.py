@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -86,20 +84,8 @@ def main(argv=None) -> int:
     ap.add_argument("--etcdctl", default=harness.DEFAULT_ETCDCTL)
     ap.add_argument("--workdir")
     a = ap.parse_args(argv)
-    workdir = a.workdir or tempfile.mkdtemp(prefix=f"{a.kind}-smoke-")
-    started = time.monotonic()
-    try:
-        with harness.Cluster(a.kind, 3, a.binary, workdir, etcdctl=a.etcdctl) as c:
-            run(c)
-    except (AssertionError, RuntimeError, TimeoutError,
-            harness.subprocess.SubprocessError) as e:
-        detail = getattr(e, "stderr", None) or ""
-        print(f"FAIL: {type(e).__name__}: {e}\n{detail}workdir kept: {workdir}", file=sys.stderr)
-        return 1
-    print(f"PASS ({time.monotonic() - started:.1f} s)")
-    if a.workdir is None:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return harness.run_on_cluster(a.kind, 3, a.binary, run, a.workdir, prefix=f"{a.kind}-smoke-",
+                                  etcdctl=a.etcdctl)
 
 
 if __name__ == "__main__":

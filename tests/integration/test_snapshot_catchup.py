@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -96,20 +94,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cairn", required=True)
     ap.add_argument("--workdir")
     a = ap.parse_args(argv)
-    workdir = a.workdir or tempfile.mkdtemp(prefix="cairn-snap-")
-    started = time.monotonic()
-    try:
-        with harness.Cluster("cairn", 3, a.cairn, workdir, snapshot_count=40) as cluster:
-            run(cluster)
-    except (AssertionError, RuntimeError, TimeoutError, harness.subprocess.SubprocessError) as error:
-        detail = getattr(error, "stderr", None) or ""
-        print(f"FAIL: {type(error).__name__}: {error}\n{detail}workdir kept: {workdir}",
-              file=sys.stderr)
-        return 1
-    print(f"PASS ({time.monotonic() - started:.1f} s)")
-    if a.workdir is None:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return harness.run_on_cluster("cairn", 3, a.cairn, run, a.workdir, prefix="cairn-snap-",
+                                  snapshot_count=40)
 
 
 if __name__ == "__main__":
