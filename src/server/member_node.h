@@ -128,7 +128,6 @@ class MemberNode {
   void DeliverPeerFrame(NodeId from, transport::PeerFrame frame);
 
   NodeId id() const { return options_.cluster.self; }
-  uint64_t cluster_id() const { return options_.cluster.cluster_id; }
 
  private:
   struct WriteEvent {

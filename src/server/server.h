@@ -38,8 +38,6 @@ class Server {
   // Answers what is pending, closes every port, joins every thread. Idempotent.
   void Shutdown();
 
-  const Metrics& metrics() const { return metrics_; }
-
  private:
   Server() = default;
 
