@@ -4,10 +4,10 @@
 // changing the binary's name. With no flags a single member serves clients on 127.0.0.1:2379 and
 // peers on 127.0.0.1:2380, with its data in ./default.cairn. SIGINT or SIGTERM stops it cleanly;
 // SIGKILL loses nothing that was acknowledged (every acknowledged write was fsynced first).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 
@@ -25,8 +25,9 @@ int Fail(const cairn::Status& status) {
 
 int main(int argc, char** argv) {
   using cairn::server::ParseUrlList;
-  CLI::App app{"Cairn: a consistent key-value store speaking the etcd v3 API.\n"
-               "Flags have etcd's names and meanings."};
+  CLI::App app{
+      "Cairn: a consistent key-value store speaking the etcd v3 API.\n"
+      "Flags have etcd's names and meanings."};
   std::string name = "default";
   std::string data_dir;
   std::string listen_client_urls = "http://127.0.0.1:2379";
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   uint64_t snapshot_count = 100'000;
   int64_t quota_backend_bytes = 0;
   uint64_t max_request_bytes = 3 * 512 * 1024;
+  int client_threads = 1;
   uint64_t max_txn_ops = 128;
   std::string listen_metrics_urls;
   uint64_t wal_segment_bytes = 64ull << 20;
@@ -95,6 +97,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--listen-metrics-urls", listen_metrics_urls,
                  "Comma-separated URLs to serve /metrics and /health on");
+  app.add_option("--client-threads", client_threads,
+                 "Threads serving client gRPC calls (Cairn's own; each polls its own completion "
+                 "queue and hands requests to the member thread)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_option("--wal-segment-bytes", wal_segment_bytes,
                  "Size at which a write-ahead log segment is sealed and a new one started")
       ->capture_default_str();
@@ -136,6 +143,7 @@ int main(int argc, char** argv) {
   options.listen_client_urls = *client_urls;
   options.listen_peer_urls = *peer_urls;
   options.max_request_bytes = max_request_bytes;
+  options.client_threads = client_threads;
   options.member.cluster = *cluster;
   options.member.data_dir = data_dir;
   options.member.heartbeat_interval_ms = heartbeat_interval_ms;
@@ -154,8 +162,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  spdlog::info("cairn member '{}' (id {:x}) of cluster {:x}, {} member(s), data directory {}",
-               name, cluster->self.value(), cluster->cluster_id, cluster->members.size(), data_dir);
+  spdlog::info("cairn member '{}' (id {:x}) of cluster {:x}, {} member(s), data directory {}", name,
+               cluster->self.value(), cluster->cluster_id, cluster->members.size(), data_dir);
   cairn::PosixFileSystem fs;
   auto server = cairn::server::Server::Start(fs, std::move(options));
   if (!server.ok()) return Fail(server.status());

@@ -1,8 +1,8 @@
 #include "server/server.h"
 
-#include <pthread.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <climits>
@@ -47,8 +47,10 @@ Result<std::unique_ptr<Server>> Server::Start(FileSystem& fs, ServerOptions opti
       },
       &server->io_);
 
-  server->kv_service_ = std::make_unique<KvService>(*node, options.max_request_bytes);
-  server->maintenance_service_ = std::make_unique<MaintenanceService>(*node);
+  EtcdServicesOptions services_options;
+  services_options.max_request_bytes = options.max_request_bytes;
+  services_options.threads = options.client_threads;
+  server->services_ = std::make_unique<EtcdServices>(*node, services_options);
   grpc::ServerBuilder builder;
   std::vector<int> ports(options.listen_client_urls.size(), 0);
   for (size_t i = 0; i < options.listen_client_urls.size(); ++i) {
@@ -63,9 +65,9 @@ Result<std::unique_ptr<Server>> Server::Start(FileSystem& fs, ServerOptions opti
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  builder.RegisterService(server->kv_service_.get());
-  builder.RegisterService(server->maintenance_service_.get());
+  server->services_->AddTo(builder);
   server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ != nullptr) server->services_->Start();
   for (size_t i = 0; i < ports.size(); ++i) {
     if (server->grpc_server_ == nullptr || ports[i] == 0) {
       const std::string url = options.listen_client_urls[i].ToString();
@@ -82,7 +84,9 @@ Result<std::unique_ptr<Server>> Server::Start(FileSystem& fs, ServerOptions opti
   return server;
 }
 
-Server::~Server() { Shutdown(); }
+Server::~Server() {
+  Shutdown();
+}
 
 void Server::Shutdown() {
   if (shut_down_) return;
@@ -90,7 +94,10 @@ void Server::Shutdown() {
   // The member answers every waiting request first ("server stopped"), so gRPC's shutdown has
   // no call left to wait for.
   if (node_) node_->Stop();
-  if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (grpc_server_)
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  // Then the client threads: their completion queues may shut down only after the server has.
+  if (services_) services_->Stop();
   // The member thread, which ran the io_context, has stopped: its sockets may be closed here.
   if (transport_) transport_->Close();
   if (metrics_http_) metrics_http_->Close();

@@ -3,14 +3,14 @@
 // endpoint — started in dependency order and stopped in reverse.
 //
 // Threads: the member thread (MemberNode), which also runs Asio (peer channels, metrics HTTP),
-// the log writer (LogWriter), and gRPC's own threads for client calls. Only the member thread
+// the log writer (LogWriter), the client threads (EtcdServices: gRPC calls) and gRPC's own
+// timer and executor threads. Only the member thread
 // changes member state; the others hand it work.
 #pragma once
 
 #include <grpcpp/server.h>
 
 #include <asio.hpp>
-
 #include <memory>
 #include <thread>
 
@@ -29,6 +29,7 @@ struct ServerOptions {
   std::vector<Url> listen_peer_urls{};
   std::vector<Url> listen_metrics_urls{};
   size_t max_request_bytes = 3 * 512 * 1024;
+  int client_threads = 1;  // EtcdServicesOptions::threads
 };
 
 class Server {
@@ -47,8 +48,7 @@ class Server {
   std::unique_ptr<MemberNode> node_;
   std::unique_ptr<PeerTransport> transport_;
   std::unique_ptr<MetricsHttp> metrics_http_;
-  std::unique_ptr<KvService> kv_service_;
-  std::unique_ptr<MaintenanceService> maintenance_service_;
+  std::unique_ptr<EtcdServices> services_;
   std::unique_ptr<grpc::Server> grpc_server_;
   bool shut_down_ = false;
 };
