@@ -46,7 +46,9 @@ Replica::Replica(ReplicaOptions options, RecoveredState recovered)
       generation_(recovered.hard_state.generation),
       voted_for_(recovered.hard_state.voted_for),
       log_(recovered.snapshot_index, recovered.snapshot_generation, std::move(recovered.entries)),
-      snapshot_data_(std::move(recovered.snapshot_data)),
+      snapshot_data_(recovered.snapshot_source != nullptr
+                         ? std::move(recovered.snapshot_source)
+                         : InMemorySnapshot(std::move(recovered.snapshot_data))),
       last_persisted_hard_state_(recovered.hard_state),
       durable_index_(log_.last_index()) {
   CAIRN_CHECK(options_.id != NodeId(0), "a replica has a non-zero id");

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -92,6 +93,22 @@ struct ReadState {
   Status status;
 };
 
+// The bytes of the newest snapshot, which a leader sends in chunks to a follower that needs
+// entries it no longer holds. Where they live is the shell's choice: a member reads them back from
+// its snapshot file (so the core keeps no copy of the whole state in memory), the simulator and
+// tests hold them in memory. Read is called on the core's thread.
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  virtual uint64_t size() const = 0;
+  // Bytes [offset, offset + length) of the snapshot; the range lies within size(). An
+  // implementation that cannot read them (a failing disk) crashes rather than send other bytes.
+  virtual std::string Read(uint64_t offset, uint64_t length) const = 0;
+};
+
+// A snapshot held in memory.
+std::shared_ptr<const SnapshotSource> InMemorySnapshot(std::string data);
+
 // A snapshot of the state machine: its data covers the log up to `index` (of `generation`).
 struct Snapshot {
   LogIndex index;
@@ -142,9 +159,12 @@ struct RecoveredState {
   HardState hard_state;
   LogIndex snapshot_index;
   Generation snapshot_generation;
-  std::string snapshot_data;        // Sent to followers that need what the snapshot covers.
+  // Sent to followers that need what the snapshot covers: `snapshot_source` if set, else the
+  // bytes of `snapshot_data` (which the shell may have moved out after loading its state).
+  std::string snapshot_data;
   std::optional<Membership> snapshot_membership;  // As stored with the snapshot.
   std::vector<wal::Entry> entries;  // The durable log after the snapshot.
+  std::shared_ptr<const SnapshotSource> snapshot_source;
 };
 
 class Replica {
@@ -163,9 +183,12 @@ class Replica {
   // Hands leadership to `target` (leader only); proposals are refused while it is under way.
   Status TransferLeadership(NodeId target);
   // Low-Water Mark: the shell took a snapshot of the state machine at `index` (at or below the
-  // applied index) and made it durable; entries up to `index` leave memory. The data is kept to
-  // send to followers that fall behind the compacted log.
-  Status CompactLog(LogIndex index, std::string data);
+  // applied index) and made it durable; entries up to `index` leave memory. `data` is read to
+  // send the snapshot to followers that fall behind the compacted log.
+  Status CompactLog(LogIndex index, std::shared_ptr<const SnapshotSource> data);
+  Status CompactLog(LogIndex index, std::string data) {
+    return CompactLog(index, InMemorySnapshot(std::move(data)));
+  }
   // Proposes a single-member change (leader only): add a learner, promote a learner that has
   // caught up, or remove a member. Busy while the previous change is uncommitted.
   Result<LogIndex> ProposeMembershipChange(MembershipChange change);
@@ -291,7 +314,7 @@ class Replica {
   std::vector<ReadState> reads_ready_;
 
   // Low-Water Mark: the newest snapshot's data (for lagging followers), and one being received.
-  std::string snapshot_data_;
+  std::shared_ptr<const SnapshotSource> snapshot_data_;
   struct IncomingSnapshot {
     NodeId from;
     LogIndex index;

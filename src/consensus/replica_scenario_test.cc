@@ -168,8 +168,9 @@ class Cluster {
   void Start(NodeId id) {
     const Disk& disk = disks_[id];
     replicas_[id] = std::make_unique<Replica>(
-        options_[id], RecoveredState{disk.hard_state, disk.snapshot_index, disk.snapshot_generation,
-                                     disk.snapshot_data, disk.snapshot_membership, disk.entries});
+        options_[id],
+        RecoveredState{disk.hard_state, disk.snapshot_index, disk.snapshot_generation,
+                       disk.snapshot_data, disk.snapshot_membership, disk.entries, nullptr});
     applied_[id].clear();  // A restarted state machine replays the log from the start.
   }
 

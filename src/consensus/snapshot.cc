@@ -6,9 +6,29 @@
 #include "consensus/replica.h"
 
 namespace cairn::consensus {
+namespace {
 
-Status Replica::CompactLog(LogIndex index, std::string data) {
+class InMemorySnapshotSource final : public SnapshotSource {
+ public:
+  explicit InMemorySnapshotSource(std::string data) : data_(std::move(data)) {}
+  uint64_t size() const override { return data_.size(); }
+  std::string Read(uint64_t offset, uint64_t length) const override {
+    return data_.substr(offset, length);
+  }
+
+ private:
+  const std::string data_;
+};
+
+}  // namespace
+
+std::shared_ptr<const SnapshotSource> InMemorySnapshot(std::string data) {
+  return std::make_shared<InMemorySnapshotSource>(std::move(data));
+}
+
+Status Replica::CompactLog(LogIndex index, std::shared_ptr<const SnapshotSource> data) {
   CheckNoReadyOutstanding();
+  CAIRN_CHECK(data != nullptr, "a compaction comes with its snapshot's data");
   if (index > log_.applied_index()) {
     return Status::InvalidArgument(fmt::format(
         "a snapshot at {} covers entries not applied yet (applied {})", index,
@@ -35,18 +55,18 @@ void Replica::SendSnapshotChunk(NodeId peer) {
     progress.BecomeSnapshot(log_.snapshot_index());
   }
   if (progress.snapshot_chunk_sent) return;
-  const uint64_t offset = std::min<uint64_t>(progress.snapshot_offset, snapshot_data_.size());
-  const uint64_t size = std::min<uint64_t>(options_.snapshot_chunk_bytes,
-                                           snapshot_data_.size() - offset);
+  const uint64_t total = snapshot_data_->size();
+  const uint64_t offset = std::min<uint64_t>(progress.snapshot_offset, total);
+  const uint64_t size = std::min<uint64_t>(options_.snapshot_chunk_bytes, total - offset);
   progress.snapshot_chunk_sent = true;
   Send(Message{.type = MessageType::kSnapshot,
                .to = peer,
                .log_index = log_.snapshot_index(),
                .log_generation = *log_.GenerationAt(log_.snapshot_index()),
                .snapshot_offset = offset,
-               .snapshot_chunk = snapshot_data_.substr(offset, size),
+               .snapshot_chunk = snapshot_data_->Read(offset, size),
                .snapshot_membership = EncodeMembership(snapshot_membership_),
-               .snapshot_done = offset + size == snapshot_data_.size()});
+               .snapshot_done = offset + size == total});
 }
 
 void Replica::HandleSnapshotResponse(const Message& message) {
@@ -125,7 +145,7 @@ void Replica::HandleSnapshotChunk(const Message& message) {
     OnMembershipChanged();
     snapshot_to_install_ =
         Snapshot{snapshot.index, snapshot.generation, snapshot.data, *membership};
-    snapshot_data_ = std::move(snapshot.data);
+    snapshot_data_ = InMemorySnapshot(std::move(snapshot.data));
     durable_index_ = std::min(durable_index_, snapshot.index);
   }
   Send(Message{.type = MessageType::kAppendResponse,

@@ -2,15 +2,48 @@
 
 #include <fmt/format.h>
 
+#include "base/check.h"
 #include "base/coding.h"
 
 namespace cairn::member {
 
-std::string EncodeSnapshotBlob(const consensus::Membership& membership, std::string_view data) {
+namespace {
+
+// The part of a stored snapshot before the state machine's data.
+std::string SnapshotBlobPrefix(const consensus::Membership& membership) {
   const std::string encoded = consensus::EncodeMembership(membership);
-  std::string blob;
-  PutFixed32(&blob, static_cast<uint32_t>(encoded.size()));
-  blob += encoded;
+  std::string prefix;
+  PutFixed32(&prefix, static_cast<uint32_t>(encoded.size()));
+  prefix += encoded;
+  return prefix;
+}
+
+// The state-machine data of a snapshot file, read in place.
+class StoredSnapshotSource final : public consensus::SnapshotSource {
+ public:
+  StoredSnapshotSource(SnapshotFile file, uint64_t offset, uint64_t size)
+      : file_(std::move(file)), offset_(offset), size_(size) {}
+  uint64_t size() const override { return size_; }
+  std::string Read(uint64_t offset, uint64_t length) const override {
+    CAIRN_CHECK(offset <= size_ && length <= size_ - offset,
+                "snapshot read [{}, +{}) beyond its {} bytes", offset, length, size_);
+    std::string bytes(length, '\0');
+    auto read = file_.file->ReadAt(offset_ + offset, length, bytes.data());
+    CAIRN_CHECK(read.ok() && *read == length, "cannot read snapshot {} at {}: {}", file_.path,
+                offset_ + offset, read.ok() ? "short read" : read.status().ToString());
+    return bytes;
+  }
+
+ private:
+  const SnapshotFile file_;
+  const uint64_t offset_;  // Of the state machine's data in the file.
+  const uint64_t size_;
+};
+
+}  // namespace
+
+std::string EncodeSnapshotBlob(const consensus::Membership& membership, std::string_view data) {
+  std::string blob = SnapshotBlobPrefix(membership);
   blob += data;
   return blob;
 }
@@ -104,9 +137,27 @@ Status MemberStorage::SaveSnapshot(LogIndex index, Generation generation,
                                    const consensus::Membership& membership,
                                    std::string_view data) {
   // Durable before the log behind it is released (Low-Water Mark).
-  CAIRN_TRY(snapshots_->Save({index, generation}, EncodeSnapshotBlob(membership, data)));
+  CAIRN_TRY(snapshots_->Save({index, generation}, {SnapshotBlobPrefix(membership), data}));
   snapshot_index_ = index;
   return low_water_mark_->OnSnapshotDurable(*log_, index).status();
+}
+
+Result<std::shared_ptr<const consensus::SnapshotSource>> MemberStorage::OpenSnapshotData(
+    LogIndex index, Generation generation) {
+  CAIRN_ASSIGN_OR_RETURN(SnapshotFile file, snapshots_->OpenStored({index, generation}));
+  char length[4];
+  if (file.data_length < sizeof(length)) {
+    return Status::Corruption(fmt::format("{}: too short for its membership", file.path));
+  }
+  CAIRN_ASSIGN_OR_RETURN(size_t read, file.file->ReadAt(file.data_offset, sizeof(length), length));
+  const uint64_t prefix = sizeof(length) + uint64_t{DecodeFixed32(length)};
+  if (read != sizeof(length) || prefix > file.data_length) {
+    return Status::Corruption(fmt::format("{}: too short for its membership", file.path));
+  }
+  const uint64_t offset = file.data_offset + prefix;
+  const uint64_t size = file.data_length - prefix;
+  return std::shared_ptr<const consensus::SnapshotSource>(
+      std::make_shared<StoredSnapshotSource>(std::move(file), offset, size));
 }
 
 }  // namespace cairn::member

@@ -62,6 +62,14 @@ class MemberStorage {
   Status SaveSnapshot(LogIndex index, Generation generation,
                       const consensus::Membership& membership, std::string_view data);
 
+  // The state-machine data of the stored snapshot at `index` (of `generation`), read from its
+  // file when a follower needs it: the core's SnapshotSource, so no copy of the whole state
+  // stays in memory. The source may be read from another thread than this object's owner; it
+  // keeps its file open (readable after the snapshot is pruned). A failed read is a storage
+  // failure: it crashes with the file's name.
+  Result<std::shared_ptr<const consensus::SnapshotSource>> OpenSnapshotData(
+      LogIndex index, Generation generation);
+
   // The newest durable snapshot's index (0 when none).
   LogIndex snapshot_index() const { return snapshot_index_; }
   const wal::WriteAheadLog& log() const { return *log_; }

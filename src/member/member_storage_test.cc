@@ -140,5 +140,31 @@ TEST(SnapshotBlob, RoundTripAndGarbage) {
   EXPECT_FALSE(DecodeSnapshotBlob(std::string("\xff\xff\xff\x7f", 4)).ok());
 }
 
+TEST_F(MemberStorageTest, SnapshotDataIsReadBackFromItsFile) {
+  auto storage = Open();
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data += std::to_string(i) + ",";
+  Ready ready;
+  for (uint64_t i = 1; i <= 10; ++i) ready.entries.push_back(E(i, 1));
+  ASSERT_TRUE(storage->Persist(ready).ok());
+  ASSERT_TRUE(storage->SaveSnapshot(LogIndex(10), Generation(1), membership_, data).ok());
+  auto source = storage->OpenSnapshotData(LogIndex(10), Generation(1));
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  ASSERT_EQ(data.size(), (*source)->size());
+  EXPECT_EQ(data, (*source)->Read(0, data.size()));
+  EXPECT_EQ(data.substr(1234, 77), (*source)->Read(1234, 77));
+  EXPECT_EQ("", (*source)->Read(data.size(), 0));
+  // Later snapshots prune this one from the directory; the open source still reads it.
+  for (uint64_t i = 11; i <= 14; ++i) {
+    Ready more;
+    more.entries = {E(i, 1)};
+    ASSERT_TRUE(storage->Persist(more).ok());
+    ASSERT_TRUE(storage->SaveSnapshot(LogIndex(i), Generation(1), membership_, "later").ok());
+  }
+  EXPECT_EQ(data.substr(5, 100), (*source)->Read(5, 100));
+  // A snapshot that is not stored cannot be opened.
+  EXPECT_FALSE(storage->OpenSnapshotData(LogIndex(10), Generation(2)).ok());
+}
+
 }  // namespace
 }  // namespace cairn::member

@@ -77,6 +77,11 @@ Result<std::unique_ptr<MemberNode>> MemberNode::Open(FileSystem& fs, MemberNodeO
   if (recovered.snapshot_index != LogIndex(0)) {
     CAIRN_ASSIGN_OR_RETURN(node->store_,
                            mvcc::MvccStore::Restore(recovered.snapshot_data, opts.mvcc));
+    // Loaded: from here the core reads the snapshot from its file when a follower needs it.
+    CAIRN_ASSIGN_OR_RETURN(recovered.snapshot_source,
+                           node->storage_->OpenSnapshotData(recovered.snapshot_index,
+                                                            recovered.snapshot_generation));
+    std::string().swap(recovered.snapshot_data);
   }
   node->applied_index_ = recovered.snapshot_index;
   node->snapshot_index_ = recovered.snapshot_index;
@@ -524,14 +529,20 @@ void MemberNode::MaybeSnapshot() {
   if (!generation) return;
   std::string data = store_.Serialize();
   const consensus::Membership membership = replica_->MembershipAt(index);
+  // The core reads the snapshot back from its file when a follower needs it, so the serialized
+  // state leaves memory right after the save.
+  std::shared_ptr<const consensus::SnapshotSource> source;
   if (Status saved = log_writer_->RunAndWait([&] {
-        return storage_->SaveSnapshot(index, *generation, membership, data);
+        CAIRN_TRY(storage_->SaveSnapshot(index, *generation, membership, data));
+        CAIRN_ASSIGN_OR_RETURN(source, storage_->OpenSnapshotData(index, *generation));
+        return Status::Ok();
       });
       !saved.ok()) {
     StorageFailed(saved);
   }
+  std::string().swap(data);
   snapshot_index_ = index;
-  CAIRN_CHECK(replica_->CompactLog(index, std::move(data)).ok(),
+  CAIRN_CHECK(replica_->CompactLog(index, std::move(source)).ok(),
               "compaction at the applied index is accepted");
   metrics_->snapshots_saved.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("member {:x}: snapshot at index {} (revision {})", id().value(), index,

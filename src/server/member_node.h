@@ -3,9 +3,9 @@
 // Design note. One thread (the "member thread") owns everything that changes: the consensus core
 // (consensus::Replica), the member's durable storage (member::MemberStorage: metadata, WAL,
 // snapshots), the key-value state machine (mvcc::MvccStore) and the Hybrid Clock that stamps each
-// revision. Nothing else touches them. gRPC handlers and the peer transport hand work in through
-// one bounded queue (Submit*, DeliverPeerFrame) and get answers through callbacks that run on the
-// member thread. This is the Singular Update Queue pattern: no locks around state, a total order
+// revision. Nothing else touches them. The client threads (EtcdServices) and the peer transport
+// hand work in through one bounded queue (Submit*, DeliverPeerFrame) and get answers through
+// callbacks that run on the member thread. This is the Singular Update Queue pattern: no locks around state, a total order
 // of everything that happens to the member, and natural batching. In the server the member
 // thread also runs the peer channels' Asio loop (Start's `io`), so peer frames are read, decoded
 // and stepped without a hand-off between threads (3 members, put: +17-30% throughput, p99

@@ -30,10 +30,15 @@ Result<std::string> ReadWholeFile(FileSystem& fs, const std::string& path) {
 
 Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
                            std::string_view contents) {
+  return WriteFileAtomically(fs, directory, name, {contents});
+}
+
+Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
+                           std::initializer_list<std::string_view> pieces) {
   const std::string temporary_path = JoinPath(directory, name + ".tmp");
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
                          fs.OpenWritable(temporary_path, OpenMode::kCreateOrTruncate));
-  CAIRN_TRY(file->Append(contents));
+  for (std::string_view piece : pieces) CAIRN_TRY(file->Append(piece));
   CAIRN_TRY(file->Sync());
   CAIRN_TRY(file->Close());
   CAIRN_TRY(fs.Rename(temporary_path, JoinPath(directory, name)));

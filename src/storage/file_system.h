@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -92,5 +93,8 @@ Result<std::string> ReadWholeFile(FileSystem& fs, const std::string& path);
 // one, never a mix: write `name.tmp`, fsync it, rename over `name`, fsync the directory.
 Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
                            std::string_view contents);
+// The same with the contents given in pieces, written one after the other (no joined copy).
+Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
+                           std::initializer_list<std::string_view> pieces);
 
 }  // namespace cairn

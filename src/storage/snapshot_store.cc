@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/check.h"
 #include "base/coding.h"
 #include "base/crc32c.h"
 
@@ -87,18 +88,27 @@ Result<std::vector<SnapshotMeta>> SnapshotStore::List() {
   return metas;
 }
 
-Status SnapshotStore::Save(const SnapshotMeta& meta, std::string_view data) {
+Status SnapshotStore::Save(const SnapshotMeta& meta,
+                           std::initializer_list<std::string_view> data) {
   std::string bytes(kHeaderBytes, '\0');
   std::memcpy(bytes.data(), kMagic.data(), kMagic.size());
   EncodeFixed32(bytes.data() + kVersionOffset, kVersion);
   EncodeFixed32(bytes.data() + kFlagsOffset, 0);
   EncodeFixed64(bytes.data() + kIndexOffset, meta.index.value());
   EncodeFixed64(bytes.data() + kGenerationOffset, meta.generation.value());
-  EncodeFixed64(bytes.data() + kDataLengthOffset, data.size());
-  EncodeFixed32(bytes.data() + kDataCrcOffset, crc32c::Value(data));
+  uint64_t data_length = 0;
+  uint32_t data_crc = 0;
+  for (std::string_view piece : data) {
+    data_length += piece.size();
+    data_crc = crc32c::Extend(data_crc, piece.data(), piece.size());
+  }
+  EncodeFixed64(bytes.data() + kDataLengthOffset, data_length);
+  EncodeFixed32(bytes.data() + kDataCrcOffset, data_crc);
   EncodeFixed32(bytes.data() + kHeaderCrcOffset, crc32c::Value(bytes.data(), kHeaderCrcOffset));
-  bytes.append(data);
-  CAIRN_TRY(WriteFileAtomically(fs_, directory_, FileName(meta), bytes));
+  std::string_view a = data.size() > 0 ? data.begin()[0] : std::string_view();
+  std::string_view b = data.size() > 1 ? data.begin()[1] : std::string_view();
+  CAIRN_CHECK(data.size() <= 2, "a snapshot is saved from at most two pieces");
+  CAIRN_TRY(WriteFileAtomically(fs_, directory_, FileName(meta), {bytes, a, b}));
 
   CAIRN_ASSIGN_OR_RETURN(std::vector<SnapshotMeta> metas, List());
   while (metas.size() > options_.retained_snapshots) {
@@ -108,7 +118,7 @@ Status SnapshotStore::Save(const SnapshotMeta& meta, std::string_view data) {
   return fs_.SyncDirectory(directory_);
 }
 
-Result<Snapshot> SnapshotStore::Load(const SnapshotMeta& meta) {
+Result<SnapshotFile> SnapshotStore::OpenStored(const SnapshotMeta& meta) {
   const std::string path = JoinPath(directory_, FileName(meta));
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, fs_.OpenReadable(path));
   CAIRN_ASSIGN_OR_RETURN(uint64_t size, file->Size());
@@ -137,11 +147,20 @@ Result<Snapshot> SnapshotStore::Load(const SnapshotMeta& meta) {
     return corrupt(fmt::format("data length {} does not match the file size {}", data_length,
                                size));
   }
-  Snapshot snapshot{meta, std::string(data_length, '\0')};
-  CAIRN_ASSIGN_OR_RETURN(read, file->ReadAt(kHeaderBytes, data_length, snapshot.data.data()));
-  if (read != data_length) return corrupt("short read of the data");
-  if (DecodeFixed32(header + kDataCrcOffset) != crc32c::Value(snapshot.data)) {
-    return corrupt("data checksum mismatch");
+  return SnapshotFile{std::move(file), path, kHeaderBytes, data_length,
+                      DecodeFixed32(header + kDataCrcOffset)};
+}
+
+Result<Snapshot> SnapshotStore::Load(const SnapshotMeta& meta) {
+  CAIRN_ASSIGN_OR_RETURN(SnapshotFile stored, OpenStored(meta));
+  Snapshot snapshot{meta, std::string(stored.data_length, '\0')};
+  CAIRN_ASSIGN_OR_RETURN(size_t read, stored.file->ReadAt(stored.data_offset, stored.data_length,
+                                                          snapshot.data.data()));
+  if (read != stored.data_length) {
+    return Status::Corruption(fmt::format("{}: short read of the data", stored.path));
+  }
+  if (stored.data_crc != crc32c::Value(snapshot.data)) {
+    return Status::Corruption(fmt::format("{}: data checksum mismatch", stored.path));
   }
   return snapshot;
 }

@@ -17,6 +17,7 @@
 // Not thread-safe; one owner.
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,17 @@ struct Snapshot {
   std::string data;
 };
 
+// A stored snapshot opened for reading in place (its checksums not yet verified): the data is
+// `data_length` bytes at `data_offset` of `file`. The open file stays readable after a later
+// save prunes it.
+struct SnapshotFile {
+  std::unique_ptr<ReadableFile> file;
+  std::string path;
+  uint64_t data_offset = 0;
+  uint64_t data_length = 0;
+  uint32_t data_crc = 0;
+};
+
 struct SnapshotOptions {
   // How many snapshots stay on disk after a save (at least 1).
   uint32_t retained_snapshots = 3;
@@ -52,8 +64,12 @@ class SnapshotStore {
   static Result<std::unique_ptr<SnapshotStore>> Open(FileSystem& fs, std::string directory,
                                                      SnapshotOptions options = {});
 
-  // Durably stores a snapshot, then prunes to the newest `retained_snapshots`.
-  Status Save(const SnapshotMeta& meta, std::string_view data);
+  // Durably stores a snapshot, then prunes to the newest `retained_snapshots`. The data may come
+  // in (at most two) pieces, stored one after the other without joining them in memory.
+  Status Save(const SnapshotMeta& meta, std::initializer_list<std::string_view> data);
+  Status Save(const SnapshotMeta& meta, std::string_view data) { return Save(meta, {data}); }
+  // Opens a stored snapshot, checking its header but not its data (Load checks both).
+  Result<SnapshotFile> OpenStored(const SnapshotMeta& meta);
   // The newest snapshot whose checksums pass, or nullopt when there is none.
   Result<std::optional<Snapshot>> LoadNewest();
   // Every snapshot file present, oldest first (not verified).
