@@ -120,8 +120,11 @@ Status MemberStorage::Persist(const consensus::Ready& ready) {
   }
   if (ready.snapshot) {
     const consensus::Snapshot& snapshot = *ready.snapshot;
-    CAIRN_TRY(snapshots_->Save({snapshot.index, snapshot.generation},
-                               EncodeSnapshotBlob(snapshot.membership, snapshot.data)));
+    {
+      std::lock_guard lock(snapshots_mutex_);
+      CAIRN_TRY(snapshots_->Save({snapshot.index, snapshot.generation},
+                                 {SnapshotBlobPrefix(snapshot.membership), snapshot.data}));
+    }
     CAIRN_TRY(log_->Reset(snapshot.index.next()));
     snapshot_index_ = snapshot.index;
   }
@@ -137,14 +140,27 @@ Status MemberStorage::SaveSnapshot(LogIndex index, Generation generation,
                                    const consensus::Membership& membership,
                                    std::string_view data) {
   // Durable before the log behind it is released (Low-Water Mark).
-  CAIRN_TRY(snapshots_->Save({index, generation}, {SnapshotBlobPrefix(membership), data}));
-  snapshot_index_ = index;
+  CAIRN_TRY(WriteSnapshot(index, generation, membership, data));
+  return ReleaseLogThrough(index);
+}
+
+Status MemberStorage::WriteSnapshot(LogIndex index, Generation generation,
+                                    const consensus::Membership& membership,
+                                    std::string_view data) {
+  std::lock_guard lock(snapshots_mutex_);
+  return snapshots_->Save({index, generation}, {SnapshotBlobPrefix(membership), data});
+}
+
+Status MemberStorage::ReleaseLogThrough(LogIndex index) {
+  snapshot_index_ = std::max(snapshot_index_, index);
   return low_water_mark_->OnSnapshotDurable(*log_, index).status();
 }
 
 Result<std::shared_ptr<const consensus::SnapshotSource>> MemberStorage::OpenSnapshotData(
     LogIndex index, Generation generation) {
+  std::unique_lock lock(snapshots_mutex_);
   CAIRN_ASSIGN_OR_RETURN(SnapshotFile file, snapshots_->OpenStored({index, generation}));
+  lock.unlock();
   char length[4];
   if (file.data_length < sizeof(length)) {
     return Status::Corruption(fmt::format("{}: too short for its membership", file.path));

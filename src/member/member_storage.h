@@ -20,6 +20,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -58,9 +59,18 @@ class MemberStorage {
   Status Persist(const consensus::Ready& ready);
 
   // Saves a snapshot the member took at `index` (of `generation`) and releases the log behind
-  // it. Call Replica::CompactLog only after this returned OK.
+  // it. Call Replica::CompactLog only after this returned OK. The same as WriteSnapshot, then
+  // ReleaseLogThrough.
   Status SaveSnapshot(LogIndex index, Generation generation,
                       const consensus::Membership& membership, std::string_view data);
+  // Writes a snapshot file durably. Unlike the rest of this class, callable from another thread
+  // than the log's owner (the member writes large snapshots in the background): snapshot files
+  // are guarded by their own mutex.
+  Status WriteSnapshot(LogIndex index, Generation generation,
+                       const consensus::Membership& membership, std::string_view data);
+  // After WriteSnapshot returned OK, on the owner's thread: the Low-Water Mark releases the log
+  // segments behind `index`.
+  Status ReleaseLogThrough(LogIndex index);
 
   // The state-machine data of the stored snapshot at `index` (of `generation`), read from its
   // file when a follower needs it: the core's SnapshotSource, so no copy of the whole state
@@ -79,6 +89,7 @@ class MemberStorage {
 
   std::unique_ptr<MetadataStore> metadata_;
   std::unique_ptr<wal::WriteAheadLog> log_;
+  std::mutex snapshots_mutex_;  // Guards snapshots_ (WriteSnapshot may run on another thread).
   std::unique_ptr<SnapshotStore> snapshots_;
   std::unique_ptr<wal::LowWaterMark> low_water_mark_;
   LogIndex snapshot_index_;

@@ -136,6 +136,8 @@ void MemberNode::Stop() {
     WakeLocked();
   }
   if (thread_.joinable()) thread_.join();
+  // A snapshot being written finishes (its report is dropped: the member has stopped).
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
   // Whatever the member handed to the writer is written before the member is gone.
   if (log_writer_) log_writer_->Stop();
 }
@@ -274,6 +276,8 @@ void MemberNode::HandleEvents(std::vector<Event>& events) {
       member_status.bytes_used = store_.bytes_used();
       member_status.is_learner = replica_->membership().learners.count(id()) != 0;
       status->done(member_status);
+    } else if (auto* saved = std::get_if<SnapshotSavedEvent>(&event)) {
+      SnapshotSaved(*saved);
     } else if (auto* durable = std::get_if<DurableEvent>(&event)) {
       durable_index_ = std::max(durable_index_, durable->index);
       replica_->LogDurable(durable->index, durable->generation);
@@ -521,32 +525,51 @@ void MemberNode::ServeReads(const std::vector<consensus::ReadState>& reads) {
 void MemberNode::MaybeSnapshot() {
   // Only what is both applied and durable locally: the snapshot lets the log behind it go.
   const LogIndex index = std::min(applied_index_, durable_index_);
-  if (options_.snapshot_count == 0 ||
+  if (snapshot_in_flight_ || options_.snapshot_count == 0 ||
       index.value() < snapshot_index_.value() + options_.snapshot_count) {
     return;
   }
   const std::optional<Generation> generation = replica_->log().GenerationAt(index);
   if (!generation) return;
+  // The state is copied here (the store keeps changing); writing and syncing the file, the slow
+  // part, happens on the snapshot thread while this thread goes on serving.
   std::string data = store_.Serialize();
   const consensus::Membership membership = replica_->MembershipAt(index);
-  // The core reads the snapshot back from its file when a follower needs it, so the serialized
-  // state leaves memory right after the save.
-  std::shared_ptr<const consensus::SnapshotSource> source;
-  if (Status saved = log_writer_->RunAndWait([&] {
-        CAIRN_TRY(storage_->SaveSnapshot(index, *generation, membership, data));
-        CAIRN_ASSIGN_OR_RETURN(source, storage_->OpenSnapshotData(index, *generation));
-        return Status::Ok();
-      });
-      !saved.ok()) {
-    StorageFailed(saved);
+  const Revision revision = store_.current_revision();
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();  // The previous one has reported.
+  snapshot_in_flight_ = true;
+  snapshot_thread_ = std::thread([this, index, generation = *generation, membership, revision,
+                                  data = std::move(data)]() mutable {
+    pthread_setname_np(pthread_self(), "cairn-snapshot");
+    SnapshotSavedEvent saved{index, storage_->WriteSnapshot(index, generation, membership, data),
+                             nullptr};
+    std::string().swap(data);  // The core reads the file back: no copy stays in memory.
+    if (saved.status.ok()) {
+      auto source = storage_->OpenSnapshotData(index, generation);
+      saved.status = source.status();
+      if (source.ok()) saved.source = std::move(source).value();
+    }
+    if (saved.status.ok()) {
+      spdlog::info("member {:x}: snapshot at index {} (revision {}) saved", id().value(), index,
+                   revision);
+    }
+    Enqueue(std::move(saved), Source::kInternal);  // Dropped if the member has stopped.
+  });
+}
+
+void MemberNode::SnapshotSaved(SnapshotSavedEvent& saved) {
+  snapshot_in_flight_ = false;
+  if (!saved.status.ok()) StorageFailed(saved.status);
+  const LogIndex index = saved.index;
+  if (Status released =
+          log_writer_->RunAndWait([&] { return storage_->ReleaseLogThrough(index); });
+      !released.ok()) {
+    StorageFailed(released);
   }
-  std::string().swap(data);
   snapshot_index_ = index;
-  CAIRN_CHECK(replica_->CompactLog(index, std::move(source)).ok(),
-              "compaction at the applied index is accepted");
+  CAIRN_CHECK(replica_->CompactLog(index, std::move(saved.source)).ok(),
+              "compaction at an applied index is accepted");
   metrics_->snapshots_saved.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("member {:x}: snapshot at index {} (revision {})", id().value(), index,
-               store_.current_revision());
 }
 
 void MemberNode::ExpireRequests(Clock::time_point now) {

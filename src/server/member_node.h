@@ -24,8 +24,10 @@
 //      Other members' messages (acknowledgements, votes) promise durability, so the writer sends
 //      them after its fdatasync. Then committed entries are applied, reads answered, the core
 //      advanced;
-//   4. take a snapshot every snapshot_count applied entries that are also durable locally
-//      (Low-Water Mark: the log behind it is released by MemberStorage).
+//   4. take a snapshot every snapshot_count applied entries that are also durable locally: the
+//      store is serialized here, the file written and fdatasynced by a snapshot thread; when it is
+//      durable the log writer releases the log behind it (Low-Water Mark) and the core compacts
+//      its log, reading the snapshot back from the file if a follower needs it.
 //
 // Writes. A client write becomes a cairnpb::Command (proposer id, request id, the etcd request).
 // The leader stamps it with its Hybrid Clock and proposes it; every member applies committed
@@ -149,7 +151,13 @@ class MemberNode {
     LogIndex index;
     Generation generation;
   };
-  using Event = std::variant<WriteEvent, ReadEvent, StatusEvent, PeerEvent, DurableEvent>;
+  struct SnapshotSavedEvent {  // From the snapshot thread: a snapshot file is durable (or not).
+    LogIndex index;
+    Status status;
+    std::shared_ptr<const consensus::SnapshotSource> source;
+  };
+  using Event =
+      std::variant<WriteEvent, ReadEvent, StatusEvent, PeerEvent, DurableEvent, SnapshotSavedEvent>;
 
   struct PendingWrite {
     WriteDone done;
@@ -178,6 +186,7 @@ class MemberNode {
   void ApplyCommand(const cairnpb::Command& command);
   void ServeReads(const std::vector<consensus::ReadState>& reads);
   void MaybeSnapshot();
+  void SnapshotSaved(SnapshotSavedEvent& saved);
   void ExpireRequests(std::chrono::steady_clock::time_point now);
   void FailAllPending(const Status& status);
   void UpdateMetrics();
@@ -192,7 +201,8 @@ class MemberNode {
   const std::chrono::milliseconds request_timeout_;
 
   // Owned by the member thread once started.
-  std::unique_ptr<member::MemberStorage> storage_;  // Used only by log_writer_'s thread.
+  // Used only by log_writer_'s thread (and WriteSnapshot / OpenSnapshotData by snapshot_thread_).
+  std::unique_ptr<member::MemberStorage> storage_;
   std::unique_ptr<LogWriter> log_writer_;
   std::unique_ptr<consensus::Replica> replica_;
   mvcc::MvccStore store_;
@@ -201,6 +211,10 @@ class MemberNode {
   LogIndex applied_index_;
   LogIndex durable_index_;  // As the LogWriter last reported.
   LogIndex snapshot_index_;
+  // Writes the snapshot being saved (off the member thread: a large store's file takes seconds to
+  // write and fdatasync, longer than an election timeout).
+  std::thread snapshot_thread_;
+  bool snapshot_in_flight_ = false;
   uint64_t next_request_id_ = 1;
   uint64_t next_read_id_ = 1;
   std::map<uint64_t, PendingWrite> pending_writes_;
