@@ -49,6 +49,7 @@ void LogWriter::Stop() {
 void LogWriter::Submit(Job job) {
   std::unique_lock lock(mutex_);
   wake_submitters_.wait(lock, [&] { return queue_.size() < jobs_max_ || stopping_; });
+  unfinished_jobs_.fetch_add(1, std::memory_order_relaxed);
   queue_.push_back(Item{std::move(job), {}});
   if (queue_.size() == 1) wake_writer_.notify_one();
 }
@@ -129,6 +130,7 @@ void LogWriter::WriteGroup(std::vector<Item>& items, size_t begin, size_t end) {
     if (!items[i].job->messages_after.empty()) send_(std::move(items[i].job->messages_after));
   }
   if (durable) on_durable_(durable->first, durable->second);
+  unfinished_jobs_.fetch_sub(end - begin, std::memory_order_release);
 }
 
 void LogWriter::Failed(const Status& status) {

@@ -381,8 +381,14 @@ void MemberNode::HandleReady() {
   consensus::Ready ready = replica_->TakeReady();
   // See the design note: a leader's appends do not promise its own durability, so they leave at
   // once; anything else (votes, acknowledgements) waits for the log writer's fdatasync.
-  const bool send_first = replica_->role() == consensus::Role::kLeader && !ready.hard_state &&
-                          !ready.snapshot;
+  // A Ready that persists nothing, after every earlier job is durable, promises nothing that is
+  // not on disk already: its messages (heartbeat and read-index answers, mostly) leave at once
+  // too, without two hand-offs through the writer.
+  const bool persists_nothing = !ready.hard_state && !ready.snapshot && !ready.truncate_after &&
+                                ready.entries.empty();
+  const bool send_first =
+      (replica_->role() == consensus::Role::kLeader && !ready.hard_state && !ready.snapshot) ||
+      (persists_nothing && log_writer_->AllJobsDone());
   LogWriter::Job job;
   if (send_first) {
     SendFrames(Encode(ready.messages));
