@@ -539,16 +539,21 @@ void MemberNode::MaybeSnapshot() {
   if (!generation) return;
   // The state is copied here (the store keeps changing); writing and syncing the file, the slow
   // part, happens on the snapshot thread while this thread goes on serving.
+  const auto serialize_start = Clock::now();
   std::string data = store_.Serialize();
+  const double serialize_ms = SecondsSince(serialize_start) * 1e3;
   const consensus::Membership membership = replica_->MembershipAt(index);
   const Revision revision = store_.current_revision();
   if (snapshot_thread_.joinable()) snapshot_thread_.join();  // The previous one has reported.
   snapshot_in_flight_ = true;
   snapshot_thread_ = std::thread([this, index, generation = *generation, membership, revision,
-                                  data = std::move(data)]() mutable {
+                                  serialize_ms, data = std::move(data)]() mutable {
     pthread_setname_np(pthread_self(), "cairn-snapshot");
+    const auto write_start = Clock::now();
     SnapshotSavedEvent saved{index, storage_->WriteSnapshot(index, generation, membership, data),
                              nullptr};
+    const double write_ms = SecondsSince(write_start) * 1e3;
+    const double mib = static_cast<double>(data.size()) / (1 << 20);
     std::string().swap(data);  // The core reads the file back: no copy stays in memory.
     if (saved.status.ok()) {
       auto source = storage_->OpenSnapshotData(index, generation);
@@ -556,8 +561,9 @@ void MemberNode::MaybeSnapshot() {
       if (source.ok()) saved.source = std::move(source).value();
     }
     if (saved.status.ok()) {
-      spdlog::info("member {:x}: snapshot at index {} (revision {}) saved", id().value(), index,
-                   revision);
+      spdlog::info("member {:x}: snapshot at index {} (revision {}) saved: {:.1f} MiB, "
+                   "serialized on the member thread in {:.1f} ms, written and synced in {:.0f} ms",
+                   id().value(), index, revision, mib, serialize_ms, write_ms);
     }
     Enqueue(std::move(saved), Source::kInternal);  // Dropped if the member has stopped.
   });
@@ -567,14 +573,19 @@ void MemberNode::SnapshotSaved(SnapshotSavedEvent& saved) {
   snapshot_in_flight_ = false;
   if (!saved.status.ok()) StorageFailed(saved.status);
   const LogIndex index = saved.index;
+  const auto start = Clock::now();
   if (Status released =
           log_writer_->RunAndWait([&] { return storage_->ReleaseLogThrough(index); });
       !released.ok()) {
     StorageFailed(released);
   }
+  const double release_ms = SecondsSince(start) * 1e3;
   snapshot_index_ = index;
   CAIRN_CHECK(replica_->CompactLog(index, std::move(saved.source)).ok(),
               "compaction at an applied index is accepted");
+  spdlog::info("member {:x}: log compacted through {}: segments released in {:.1f} ms, memory "
+               "in {:.1f} ms", id().value(), index, release_ms,
+               SecondsSince(start) * 1e3 - release_ms);
   metrics_->snapshots_saved.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -1,5 +1,7 @@
 #include "storage/file_system.h"
 
+#include <algorithm>
+
 namespace cairn {
 
 std::string JoinPath(std::string_view directory, std::string_view name) {
@@ -34,11 +36,25 @@ Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const s
 }
 
 Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
-                           std::initializer_list<std::string_view> pieces) {
+                           std::initializer_list<std::string_view> pieces,
+                           uint64_t sync_every_bytes) {
   const std::string temporary_path = JoinPath(directory, name + ".tmp");
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
                          fs.OpenWritable(temporary_path, OpenMode::kCreateOrTruncate));
-  for (std::string_view piece : pieces) CAIRN_TRY(file->Append(piece));
+  uint64_t unsynced = 0;
+  for (std::string_view piece : pieces) {
+    while (!piece.empty()) {
+      const uint64_t room = sync_every_bytes == 0 ? piece.size() : sync_every_bytes - unsynced;
+      const std::string_view slice = piece.substr(0, std::min<uint64_t>(room, piece.size()));
+      CAIRN_TRY(file->Append(slice));
+      piece.remove_prefix(slice.size());
+      unsynced += slice.size();
+      if (sync_every_bytes != 0 && unsynced >= sync_every_bytes) {
+        CAIRN_TRY(file->Sync());
+        unsynced = 0;
+      }
+    }
+  }
   CAIRN_TRY(file->Sync());
   CAIRN_TRY(file->Close());
   CAIRN_TRY(fs.Rename(temporary_path, JoinPath(directory, name)));

@@ -94,7 +94,11 @@ Result<std::string> ReadWholeFile(FileSystem& fs, const std::string& path);
 Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
                            std::string_view contents);
 // The same with the contents given in pieces, written one after the other (no joined copy).
+// With `sync_every_bytes`, the file is also fdatasynced after each such slice: a large file then
+// never holds more than that much unsynced data, so the device's cache flush that another file's
+// fdatasync waits for (the write-ahead log's) stays short.
 Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
-                           std::initializer_list<std::string_view> pieces);
+                           std::initializer_list<std::string_view> pieces,
+                           uint64_t sync_every_bytes = 0);
 
 }  // namespace cairn

@@ -108,7 +108,8 @@ Status SnapshotStore::Save(const SnapshotMeta& meta,
   std::string_view a = data.size() > 0 ? data.begin()[0] : std::string_view();
   std::string_view b = data.size() > 1 ? data.begin()[1] : std::string_view();
   CAIRN_CHECK(data.size() <= 2, "a snapshot is saved from at most two pieces");
-  CAIRN_TRY(WriteFileAtomically(fs_, directory_, FileName(meta), {bytes, a, b}));
+  CAIRN_TRY(WriteFileAtomically(fs_, directory_, FileName(meta), {bytes, a, b},
+                                options_.sync_every_bytes));
 
   CAIRN_ASSIGN_OR_RETURN(std::vector<SnapshotMeta> metas, List());
   while (metas.size() > options_.retained_snapshots) {

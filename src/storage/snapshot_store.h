@@ -57,6 +57,8 @@ struct SnapshotOptions {
   uint32_t retained_snapshots = 3;
   // The largest snapshot Load accepts; a header claiming more is treated as damage.
   uint64_t snapshot_bytes_max = 8ull << 30;
+  // Save fdatasyncs after each slice of this many bytes (see WriteFileAtomically); 0: once.
+  uint64_t sync_every_bytes = 4ull << 20;
 };
 
 class SnapshotStore {

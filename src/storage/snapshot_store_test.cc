@@ -33,6 +33,20 @@ TEST_F(SnapshotStoreTest, SaveThenLoadNewestAfterCrash) {
   EXPECT_EQ("state at 20", newest->data);
 }
 
+TEST_F(SnapshotStoreTest, SavedInPiecesAndSlicesReadsBackWhole) {
+  SnapshotOptions options;
+  options.sync_every_bytes = 7;  // Slices end inside the header, inside and between the pieces.
+  auto store = Open(options);
+  const std::string first = "membership|";
+  std::string second;
+  for (int i = 0; i < 40; ++i) second += std::to_string(i);
+  ASSERT_TRUE(store->Save({LogIndex(30), Generation(4)}, {first, second}).ok());
+  fs_.Crash(TearMode::kAnyByte);
+  auto newest = Open()->LoadNewest().value();
+  ASSERT_TRUE(newest.has_value());
+  EXPECT_EQ(first + second, newest->data);
+}
+
 TEST_F(SnapshotStoreTest, KeepsOnlyTheNewestN) {
   auto store = Open({.retained_snapshots = 2});
   for (uint64_t index = 1; index <= 5; ++index) {
