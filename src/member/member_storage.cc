@@ -4,6 +4,7 @@
 
 #include "base/check.h"
 #include "base/coding.h"
+#include "base/crc32c.h"
 
 namespace cairn::member {
 
@@ -18,11 +19,11 @@ std::string SnapshotBlobPrefix(const consensus::Membership& membership) {
   return prefix;
 }
 
-// The state-machine data of a snapshot file, read in place.
+// The state-machine data of a snapshot file, read in place. Used by one thread at a time.
 class StoredSnapshotSource final : public consensus::SnapshotSource {
  public:
-  StoredSnapshotSource(SnapshotFile file, uint64_t offset, uint64_t size)
-      : file_(std::move(file)), offset_(offset), size_(size) {}
+  StoredSnapshotSource(SnapshotFile file, uint64_t offset, uint64_t size, uint32_t prefix_crc)
+      : file_(std::move(file)), offset_(offset), size_(size), prefix_crc_(prefix_crc) {}
   uint64_t size() const override { return size_; }
   std::string Read(uint64_t offset, uint64_t length) const override {
     CAIRN_CHECK(offset <= size_ && length <= size_ - offset,
@@ -31,6 +32,18 @@ class StoredSnapshotSource final : public consensus::SnapshotSource {
     auto read = file_.file->ReadAt(offset_ + offset, length, bytes.data());
     CAIRN_CHECK(read.ok() && *read == length, "cannot read snapshot {} at {}: {}", file_.path,
                 offset_ + offset, read.ok() ? "short read" : read.status().ToString());
+    // The checksum covers the file's whole data (membership prefix included): follow it over
+    // reads that go through the data in order, from the start.
+    if (offset == 0) {
+      crc_ = prefix_crc_;
+      checked_to_ = 0;
+    }
+    if (offset == checked_to_) {
+      crc_ = crc32c::Extend(crc_, bytes.data(), bytes.size());
+      checked_to_ += length;
+      CAIRN_CHECK(checked_to_ != size_ || crc_ == file_.data_crc,
+                  "snapshot {} on disk fails its data checksum: not sending it", file_.path);
+    }
     return bytes;
   }
 
@@ -38,6 +51,9 @@ class StoredSnapshotSource final : public consensus::SnapshotSource {
   const SnapshotFile file_;
   const uint64_t offset_;  // Of the state machine's data in the file.
   const uint64_t size_;
+  const uint32_t prefix_crc_;  // Of the bytes before offset_ in the data.
+  mutable uint32_t crc_ = 0;
+  mutable uint64_t checked_to_ = 0;
 };
 
 }  // namespace
@@ -140,27 +156,35 @@ Status MemberStorage::SaveSnapshot(LogIndex index, Generation generation,
                                    const consensus::Membership& membership,
                                    std::string_view data) {
   // Durable before the log behind it is released (Low-Water Mark).
-  CAIRN_TRY(WriteSnapshot(index, generation, membership, data));
+  CAIRN_TRY(WriteSnapshot(index, generation, membership, data).status());
   return ReleaseLogThrough(index);
 }
 
-Status MemberStorage::WriteSnapshot(LogIndex index, Generation generation,
-                                    const consensus::Membership& membership,
-                                    std::string_view data) {
+Result<std::shared_ptr<const consensus::SnapshotSource>> MemberStorage::WriteSnapshot(
+    LogIndex index, Generation generation, const consensus::Membership& membership,
+    std::string_view data) {
+  // Its own temporary name: nothing else writes this file, so no lock while it is written.
+  CAIRN_TRY(snapshots_->WriteTemporary({index, generation}, {SnapshotBlobPrefix(membership), data}));
   std::lock_guard lock(snapshots_mutex_);
-  return snapshots_->Save({index, generation}, {SnapshotBlobPrefix(membership), data});
+  CAIRN_TRY(snapshots_->Publish({index, generation}));
+  return OpenSnapshotDataLocked(index, generation);
 }
 
 Status MemberStorage::ReleaseLogThrough(LogIndex index) {
-  snapshot_index_ = std::max(snapshot_index_, index);
+  if (index < snapshot_index_) return Status::Ok();  // A leader's newer snapshot restarted the log.
+  snapshot_index_ = index;
   return low_water_mark_->OnSnapshotDurable(*log_, index).status();
 }
 
 Result<std::shared_ptr<const consensus::SnapshotSource>> MemberStorage::OpenSnapshotData(
     LogIndex index, Generation generation) {
-  std::unique_lock lock(snapshots_mutex_);
+  std::lock_guard lock(snapshots_mutex_);
+  return OpenSnapshotDataLocked(index, generation);
+}
+
+Result<std::shared_ptr<const consensus::SnapshotSource>> MemberStorage::OpenSnapshotDataLocked(
+    LogIndex index, Generation generation) {
   CAIRN_ASSIGN_OR_RETURN(SnapshotFile file, snapshots_->OpenStored({index, generation}));
-  lock.unlock();
   char length[4];
   if (file.data_length < sizeof(length)) {
     return Status::Corruption(fmt::format("{}: too short for its membership", file.path));
@@ -170,10 +194,15 @@ Result<std::shared_ptr<const consensus::SnapshotSource>> MemberStorage::OpenSnap
   if (read != sizeof(length) || prefix > file.data_length) {
     return Status::Corruption(fmt::format("{}: too short for its membership", file.path));
   }
+  std::string prefix_bytes(prefix, '\0');
+  CAIRN_ASSIGN_OR_RETURN(read, file.file->ReadAt(file.data_offset, prefix, prefix_bytes.data()));
+  if (read != prefix) {
+    return Status::Corruption(fmt::format("{}: short read of its membership", file.path));
+  }
   const uint64_t offset = file.data_offset + prefix;
   const uint64_t size = file.data_length - prefix;
-  return std::shared_ptr<const consensus::SnapshotSource>(
-      std::make_shared<StoredSnapshotSource>(std::move(file), offset, size));
+  return std::shared_ptr<const consensus::SnapshotSource>(std::make_shared<StoredSnapshotSource>(
+      std::move(file), offset, size, crc32c::Value(prefix_bytes)));
 }
 
 }  // namespace cairn::member

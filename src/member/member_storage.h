@@ -63,20 +63,26 @@ class MemberStorage {
   // ReleaseLogThrough.
   Status SaveSnapshot(LogIndex index, Generation generation,
                       const consensus::Membership& membership, std::string_view data);
-  // Writes a snapshot file durably. Unlike the rest of this class, callable from another thread
-  // than the log's owner (the member writes large snapshots in the background): snapshot files
-  // are guarded by their own mutex.
-  Status WriteSnapshot(LogIndex index, Generation generation,
-                       const consensus::Membership& membership, std::string_view data);
+  // Writes a snapshot file durably and opens its data for reading (as OpenSnapshotData). Unlike
+  // the rest of this class, callable from another thread than the log's owner (the member writes
+  // large snapshots in the background): the file is written outside any lock, and only the
+  // rename into the snapshot directory takes the snapshot files' mutex, so a leader's snapshot
+  // being installed meanwhile waits for no long write.
+  Result<std::shared_ptr<const consensus::SnapshotSource>> WriteSnapshot(
+      LogIndex index, Generation generation, const consensus::Membership& membership,
+      std::string_view data);
   // After WriteSnapshot returned OK, on the owner's thread: the Low-Water Mark releases the log
-  // segments behind `index`.
+  // segments behind `index`. Nothing happens when a newer snapshot (a leader's, installed in the
+  // meantime) already restarted the log beyond it.
   Status ReleaseLogThrough(LogIndex index);
 
   // The state-machine data of the stored snapshot at `index` (of `generation`), read from its
   // file when a follower needs it: the core's SnapshotSource, so no copy of the whole state
   // stays in memory. The source may be read from another thread than this object's owner; it
   // keeps its file open (readable after the snapshot is pruned). A failed read is a storage
-  // failure: it crashes with the file's name.
+  // failure: it crashes with the file's name. Reads from the start to the end in order are
+  // checked against the file's data checksum before the last chunk is returned, so damaged
+  // bytes on disk crash the sender instead of reaching followers.
   Result<std::shared_ptr<const consensus::SnapshotSource>> OpenSnapshotData(
       LogIndex index, Generation generation);
 
@@ -89,6 +95,9 @@ class MemberStorage {
 
   std::unique_ptr<MetadataStore> metadata_;
   std::unique_ptr<wal::WriteAheadLog> log_;
+  Result<std::shared_ptr<const consensus::SnapshotSource>> OpenSnapshotDataLocked(
+      LogIndex index, Generation generation);
+
   std::mutex snapshots_mutex_;  // Guards snapshots_ (WriteSnapshot may run on another thread).
   std::unique_ptr<SnapshotStore> snapshots_;
   std::unique_ptr<wal::LowWaterMark> low_water_mark_;

@@ -166,5 +166,36 @@ TEST_F(MemberStorageTest, SnapshotDataIsReadBackFromItsFile) {
   EXPECT_FALSE(storage->OpenSnapshotData(LogIndex(10), Generation(2)).ok());
 }
 
+TEST_F(MemberStorageTest, DamagedSnapshotFileIsNeverSentWhole) {
+  auto storage = Open();
+  std::string data(5000, 'x');
+  Ready ready;
+  for (uint64_t i = 1; i <= 10; ++i) ready.entries.push_back(E(i, 1));
+  ASSERT_TRUE(storage->Persist(ready).ok());
+  auto source = storage->WriteSnapshot(LogIndex(10), Generation(1), membership_, data);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  EXPECT_EQ(data, (*source)->Read(0, data.size()));  // Whole and checked: fine.
+  fs_.FlipBit("/m/snap/" + SnapshotStore::FileName({LogIndex(10), Generation(1)}), 48 + 200 * 8,
+              3);
+  EXPECT_EQ(std::string(1000, 'x'), (*source)->Read(0, 1000));  // Not checked before the end.
+  EXPECT_DEATH((*source)->Read(1000, data.size() - 1000), "fails its data checksum");
+}
+
+TEST_F(MemberStorageTest, LocalSnapshotOlderThanAnInstalledOneReleasesNothing) {
+  auto storage = Open();
+  Ready ready;
+  for (uint64_t i = 1; i <= 10; ++i) ready.entries.push_back(E(i, 1));
+  ASSERT_TRUE(storage->Persist(ready).ok());
+  // A local snapshot at 10 is being written while a leader's snapshot at 50 is installed.
+  auto local = storage->WriteSnapshot(LogIndex(10), Generation(1), membership_, "state@10");
+  ASSERT_TRUE(local.ok());
+  Ready install;
+  install.snapshot = consensus::Snapshot{LogIndex(50), Generation(2), "state@50", membership_};
+  ASSERT_TRUE(storage->Persist(install).ok());
+  EXPECT_TRUE(storage->ReleaseLogThrough(LogIndex(10)).ok());
+  EXPECT_EQ(LogIndex(50), storage->snapshot_index());
+  EXPECT_EQ(LogIndex(51), storage->log().first_index());
+}
+
 }  // namespace
 }  // namespace cairn::member

@@ -675,15 +675,8 @@ MvccStore::KeysWritten::KeysWritten(const std::vector<KeyIndex::iterator>& keys)
   for (KeyIndex::iterator key : keys) push_back(key);
 }
 
-MvccStore::KeysWritten::KeysWritten(KeysWritten&& other) noexcept
-    : count_(other.count_), many_(nullptr) {
-  if (count_ == 1) {
-    one_ = other.one_;
-  } else {
-    many_ = other.many_;
-  }
-  other.count_ = 0;
-  other.many_ = nullptr;
+MvccStore::KeysWritten::KeysWritten(KeysWritten&& other) noexcept : KeysWritten() {
+  *this = std::move(other);
 }
 
 MvccStore::KeysWritten& MvccStore::KeysWritten::operator=(KeysWritten&& other) noexcept {

@@ -550,16 +550,12 @@ void MemberNode::MaybeSnapshot() {
                                   serialize_ms, data = std::move(data)]() mutable {
     pthread_setname_np(pthread_self(), "cairn-snapshot");
     const auto write_start = Clock::now();
-    SnapshotSavedEvent saved{index, storage_->WriteSnapshot(index, generation, membership, data),
-                             nullptr};
+    auto source = storage_->WriteSnapshot(index, generation, membership, data);
+    SnapshotSavedEvent saved{index, source.status(), nullptr};
+    if (source.ok()) saved.source = std::move(source).value();
     const double write_ms = SecondsSince(write_start) * 1e3;
     const double mib = static_cast<double>(data.size()) / (1 << 20);
     std::string().swap(data);  // The core reads the file back: no copy stays in memory.
-    if (saved.status.ok()) {
-      auto source = storage_->OpenSnapshotData(index, generation);
-      saved.status = source.status();
-      if (source.ok()) saved.source = std::move(source).value();
-    }
     if (saved.status.ok()) {
       spdlog::info("member {:x}: snapshot at index {} (revision {}) saved: {:.1f} MiB, "
                    "serialized on the member thread in {:.1f} ms, written and synced in {:.0f} ms",
@@ -573,6 +569,7 @@ void MemberNode::SnapshotSaved(SnapshotSavedEvent& saved) {
   snapshot_in_flight_ = false;
   if (!saved.status.ok()) StorageFailed(saved.status);
   const LogIndex index = saved.index;
+  if (index <= snapshot_index_) return;  // A leader's snapshot, installed meanwhile, is newer.
   const auto start = Clock::now();
   if (Status released =
           log_writer_->RunAndWait([&] { return storage_->ReleaseLogThrough(index); });

@@ -35,12 +35,11 @@ Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const s
   return WriteFileAtomically(fs, directory, name, {contents});
 }
 
-Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
-                           std::initializer_list<std::string_view> pieces,
-                           uint64_t sync_every_bytes) {
-  const std::string temporary_path = JoinPath(directory, name + ".tmp");
+Status WriteFileDurably(FileSystem& fs, const std::string& path,
+                        std::initializer_list<std::string_view> pieces,
+                        uint64_t sync_every_bytes) {
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
-                         fs.OpenWritable(temporary_path, OpenMode::kCreateOrTruncate));
+                         fs.OpenWritable(path, OpenMode::kCreateOrTruncate));
   uint64_t unsynced = 0;
   for (std::string_view piece : pieces) {
     while (!piece.empty()) {
@@ -56,7 +55,14 @@ Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const s
     }
   }
   CAIRN_TRY(file->Sync());
-  CAIRN_TRY(file->Close());
+  return file->Close();
+}
+
+Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
+                           std::initializer_list<std::string_view> pieces,
+                           uint64_t sync_every_bytes) {
+  const std::string temporary_path = JoinPath(directory, name + ".tmp");
+  CAIRN_TRY(WriteFileDurably(fs, temporary_path, pieces, sync_every_bytes));
   CAIRN_TRY(fs.Rename(temporary_path, JoinPath(directory, name)));
   return fs.SyncDirectory(directory);
 }

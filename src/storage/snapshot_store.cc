@@ -90,6 +90,12 @@ Result<std::vector<SnapshotMeta>> SnapshotStore::List() {
 
 Status SnapshotStore::Save(const SnapshotMeta& meta,
                            std::initializer_list<std::string_view> data) {
+  CAIRN_TRY(WriteTemporary(meta, data));
+  return Publish(meta);
+}
+
+Status SnapshotStore::WriteTemporary(const SnapshotMeta& meta,
+                                     std::initializer_list<std::string_view> data) {
   std::string bytes(kHeaderBytes, '\0');
   std::memcpy(bytes.data(), kMagic.data(), kMagic.size());
   EncodeFixed32(bytes.data() + kVersionOffset, kVersion);
@@ -108,9 +114,14 @@ Status SnapshotStore::Save(const SnapshotMeta& meta,
   std::string_view a = data.size() > 0 ? data.begin()[0] : std::string_view();
   std::string_view b = data.size() > 1 ? data.begin()[1] : std::string_view();
   CAIRN_CHECK(data.size() <= 2, "a snapshot is saved from at most two pieces");
-  CAIRN_TRY(WriteFileAtomically(fs_, directory_, FileName(meta), {bytes, a, b},
-                                options_.sync_every_bytes));
+  return WriteFileDurably(fs_, JoinPath(directory_, FileName(meta) + ".tmp"), {bytes, a, b},
+                          options_.sync_every_bytes);
+}
 
+Status SnapshotStore::Publish(const SnapshotMeta& meta) {
+  CAIRN_TRY(fs_.Rename(JoinPath(directory_, FileName(meta) + ".tmp"),
+                       JoinPath(directory_, FileName(meta))));
+  CAIRN_TRY(fs_.SyncDirectory(directory_));
   CAIRN_ASSIGN_OR_RETURN(std::vector<SnapshotMeta> metas, List());
   while (metas.size() > options_.retained_snapshots) {
     CAIRN_TRY(fs_.RemoveFile(JoinPath(directory_, FileName(metas.front()))));

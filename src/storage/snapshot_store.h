@@ -70,6 +70,11 @@ class SnapshotStore {
   // in (at most two) pieces, stored one after the other without joining them in memory.
   Status Save(const SnapshotMeta& meta, std::initializer_list<std::string_view> data);
   Status Save(const SnapshotMeta& meta, std::string_view data) { return Save(meta, {data}); }
+  // Save in two steps: WriteTemporary writes and syncs "<name>.tmp" (the slow part; touches no
+  // other file, so it may run beside other calls for other snapshots), Publish renames it into
+  // place, syncs the directory and prunes.
+  Status WriteTemporary(const SnapshotMeta& meta, std::initializer_list<std::string_view> data);
+  Status Publish(const SnapshotMeta& meta);
   // Opens a stored snapshot, checking its header but not its data (Load checks both).
   Result<SnapshotFile> OpenStored(const SnapshotMeta& meta);
   // The newest snapshot whose checksums pass, or nullopt when there is none.
