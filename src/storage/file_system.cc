@@ -30,11 +30,6 @@ Result<std::string> ReadWholeFile(FileSystem& fs, const std::string& path) {
   return contents;
 }
 
-Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
-                           std::string_view contents) {
-  return WriteFileAtomically(fs, directory, name, {contents});
-}
-
 Status WriteFileDurably(FileSystem& fs, const std::string& path,
                         std::initializer_list<std::string_view> pieces,
                         uint64_t sync_every_bytes) {
@@ -59,10 +54,9 @@ Status WriteFileDurably(FileSystem& fs, const std::string& path,
 }
 
 Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
-                           std::initializer_list<std::string_view> pieces,
-                           uint64_t sync_every_bytes) {
+                           std::string_view contents) {
   const std::string temporary_path = JoinPath(directory, name + ".tmp");
-  CAIRN_TRY(WriteFileDurably(fs, temporary_path, pieces, sync_every_bytes));
+  CAIRN_TRY(WriteFileDurably(fs, temporary_path, {contents}));
   CAIRN_TRY(fs.Rename(temporary_path, JoinPath(directory, name)));
   return fs.SyncDirectory(directory);
 }

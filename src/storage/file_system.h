@@ -93,18 +93,15 @@ Result<std::string> ReadWholeFile(FileSystem& fs, const std::string& path);
 // one, never a mix: write `name.tmp`, fsync it, rename over `name`, fsync the directory.
 Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
                            std::string_view contents);
-// Writes `path` (created or truncated) from `pieces` and fdatasyncs it (every `sync_every_bytes`
-// too, when set; see below); the caller renames it into place.
+// Writes `path` (created or truncated) from `pieces`, one after the other (no joined copy), and
+// fdatasyncs it; the caller renames it into place. With `sync_every_bytes`, the file is also
+// fdatasynced after each such slice: a large file then never holds more than that much unsynced
+// data, so the device's cache flush that another file's fdatasync waits for (the write-ahead
+// log's) stays short.
 Status WriteFileDurably(FileSystem& fs, const std::string& path,
                         std::initializer_list<std::string_view> pieces,
                         uint64_t sync_every_bytes = 0);
 
-// The same with the contents given in pieces, written one after the other (no joined copy).
-// With `sync_every_bytes`, the file is also fdatasynced after each such slice: a large file then
-// never holds more than that much unsynced data, so the device's cache flush that another file's
-// fdatasync waits for (the write-ahead log's) stays short.
-Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
-                           std::initializer_list<std::string_view> pieces,
-                           uint64_t sync_every_bytes = 0);
+
 
 }  // namespace cairn
