@@ -1,16 +1,25 @@
 // cairn-bench: a load generator speaking the etcd v3 gRPC API, so Cairn and etcd are measured the
 // same way (issue #5).
 //
-// Design note. `--conns` gRPC channels carry `--clients` concurrent callers; each caller keeps one
+// Design note. `--conns` connections carry `--clients` concurrent callers; each caller keeps one
 // request in flight and issues the next when the previous completes (closed loop), optionally
-// paced to `--rate` requests per second over all callers (open loop with a token schedule). All
-// calls are asynchronous on completion queues, one polling thread per queue (`--threads`), so the
-// client is not the bottleneck: it reports its own CPU seconds next to the server's throughput.
-// Every latency is kept (8 bytes each) and sorted at the end for exact percentiles.
+// paced to `--rate` requests per second over all callers (open loop with a token schedule). It
+// reports its own CPU seconds next to the server's throughput, so a reader can see whether the
+// client was the limit. Every latency is kept (8 bytes each) and sorted at the end for exact
+// percentiles.
 //
-// A workload is a class that issues one request for a caller and checks its response (Workload
-// below); `put`, `range` (linearizable or serializable), `txn-put` and `mixed` exist now, and
-// watch or lease workloads plug in the same way when those services exist.
+// Two clients speak the same gRPC wire protocol (`--client`):
+// - cairn (default): Cairn's own HTTP/2 and gRPC client (src/http2/grpc_client.h) on Asio,
+//   `--threads` event-loop threads each owning some connections. A connection writes every
+//   request its callers issued in one event-loop turn with one write.
+// - grpc: the gRPC C++ library's asynchronous stubs on completion queues, one polling thread per
+//   queue (`--threads`) — what the figures in docs/benchmarks.md before 2026-11-26 13:00 were
+//   measured with. With 100 callers on 2 CPUs most of a call's latency was spent inside it (its
+//   poller serves every connection in turn), so it set the pace for both servers.
+//
+// A workload is a class that makes one request for a caller (Workload below); `put`, `range`
+// (linearizable or serializable), `txn-put` and `mixed` exist now, and watch or lease workloads
+// plug in the same way when those services exist.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
@@ -25,9 +34,13 @@
 #include <numeric>
 #include <random>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
+#include <asio.hpp>
+
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "http2/grpc_client.h"
 
 namespace {
 
@@ -49,6 +62,7 @@ struct Options {
   double read_ratio = 0.9;  // mixed: fraction of ranges.
   int64_t preload = 0;      // Keys [0, preload) written before measuring.
   bool json = false;
+  std::string client = "cairn";
 };
 
 std::string MakeKey(const Options& options, int64_t number) {
@@ -57,28 +71,43 @@ std::string MakeKey(const Options& options, int64_t number) {
   return key;
 }
 
-// One caller's in-flight call: the context, the response reader and the response live here.
-struct Call {
-  grpc::ClientContext context;
-  grpc::Status status;
-  etcdserverpb::PutResponse put;
-  etcdserverpb::RangeResponse range;
-  etcdserverpb::TxnResponse txn;
-  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::PutResponse>> put_reader;
-  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::RangeResponse>> range_reader;
-  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::TxnResponse>> txn_reader;
-  Clock::time_point started;
-  int caller = 0;
+// One request of a workload, in any of the shapes the workloads send.
+struct Request {
   enum class Kind { kPut, kRange, kTxn } kind = Kind::kPut;
+  etcdserverpb::PutRequest put;
+  etcdserverpb::RangeRequest range;
+  etcdserverpb::TxnRequest txn;
+
+  const char* path() const {
+    switch (kind) {
+      case Kind::kPut:
+        return "/etcdserverpb.KV/Put";
+      case Kind::kRange:
+        return "/etcdserverpb.KV/Range";
+      case Kind::kTxn:
+        return "/etcdserverpb.KV/Txn";
+    }
+    return "";
+  }
+  const google::protobuf::MessageLite& message() const {
+    switch (kind) {
+      case Kind::kPut:
+        return put;
+      case Kind::kRange:
+        return range;
+      case Kind::kTxn:
+        return txn;
+    }
+    return put;
+  }
 };
 
 class Workload {
  public:
   explicit Workload(const Options& options) : options_(options), value_(options.value_size, 'v') {}
   virtual ~Workload() = default;
-  // Starts one request for `call` on `stub`, completing on `queue` with tag `call`.
-  virtual void Issue(etcdserverpb::KV::Stub& stub, grpc::CompletionQueue& queue, Call& call,
-                     std::mt19937_64& random) = 0;
+  // Fills `request` with a caller's next request.
+  virtual void Make(Request& request, std::mt19937_64& random) = 0;
 
  protected:
   std::string NextKey(std::mt19937_64& random) {
@@ -87,23 +116,15 @@ class Workload {
                                : static_cast<int64_t>(random() % options_.key_space);
     return MakeKey(options_, number);
   }
-  void IssuePut(etcdserverpb::KV::Stub& stub, grpc::CompletionQueue& queue, Call& call,
-                std::mt19937_64& random) {
-    etcdserverpb::PutRequest request;
-    request.set_key(NextKey(random));
-    request.set_value(value_);
-    call.kind = Call::Kind::kPut;
-    call.put_reader = stub.AsyncPut(&call.context, request, &queue);
-    call.put_reader->Finish(&call.put, &call.status, &call);
+  void MakePut(Request& request, std::mt19937_64& random) {
+    request.kind = Request::Kind::kPut;
+    request.put.set_key(NextKey(random));
+    request.put.set_value(value_);
   }
-  void IssueRange(etcdserverpb::KV::Stub& stub, grpc::CompletionQueue& queue, Call& call,
-                  std::mt19937_64& random, bool serializable) {
-    etcdserverpb::RangeRequest request;
-    request.set_key(NextKey(random));
-    request.set_serializable(serializable);
-    call.kind = Call::Kind::kRange;
-    call.range_reader = stub.AsyncRange(&call.context, request, &queue);
-    call.range_reader->Finish(&call.range, &call.status, &call);
+  void MakeRange(Request& request, std::mt19937_64& random, bool serializable) {
+    request.kind = Request::Kind::kRange;
+    request.range.set_key(NextKey(random));
+    request.range.set_serializable(serializable);
   }
 
   const Options& options_;
@@ -114,19 +135,15 @@ class Workload {
 class PutWorkload final : public Workload {
  public:
   using Workload::Workload;
-  void Issue(etcdserverpb::KV::Stub& stub, grpc::CompletionQueue& queue, Call& call,
-             std::mt19937_64& random) override {
-    IssuePut(stub, queue, call, random);
-  }
+  void Make(Request& request, std::mt19937_64& random) override { MakePut(request, random); }
 };
 
 class RangeWorkload final : public Workload {
  public:
   RangeWorkload(const Options& options, bool serializable)
       : Workload(options), serializable_(serializable) {}
-  void Issue(etcdserverpb::KV::Stub& stub, grpc::CompletionQueue& queue, Call& call,
-             std::mt19937_64& random) override {
-    IssueRange(stub, queue, call, random, serializable_);
+  void Make(Request& request, std::mt19937_64& random) override {
+    MakeRange(request, random, serializable_);
   }
 
  private:
@@ -137,33 +154,29 @@ class RangeWorkload final : public Workload {
 class TxnPutWorkload final : public Workload {
  public:
   using Workload::Workload;
-  void Issue(etcdserverpb::KV::Stub& stub, grpc::CompletionQueue& queue, Call& call,
-             std::mt19937_64& random) override {
-    etcdserverpb::TxnRequest request;
+  void Make(Request& request, std::mt19937_64& random) override {
+    request.kind = Request::Kind::kTxn;
+    request.txn.Clear();
     const std::string key = NextKey(random);
-    auto* compare = request.add_compare();
+    auto* compare = request.txn.add_compare();
     compare->set_key(key);
     compare->set_target(etcdserverpb::Compare::VERSION);
     compare->set_result(etcdserverpb::Compare::GREATER);
     compare->set_version(-1);
-    auto* put = request.add_success()->mutable_request_put();
+    auto* put = request.txn.add_success()->mutable_request_put();
     put->set_key(key);
     put->set_value(value_);
-    call.kind = Call::Kind::kTxn;
-    call.txn_reader = stub.AsyncTxn(&call.context, request, &queue);
-    call.txn_reader->Finish(&call.txn, &call.status, &call);
   }
 };
 
 class MixedWorkload final : public Workload {
  public:
   using Workload::Workload;
-  void Issue(etcdserverpb::KV::Stub& stub, grpc::CompletionQueue& queue, Call& call,
-             std::mt19937_64& random) override {
+  void Make(Request& request, std::mt19937_64& random) override {
     if (std::uniform_real_distribution<double>(0, 1)(random) < options_.read_ratio) {
-      IssueRange(stub, queue, call, random, false);
+      MakeRange(request, random, false);
     } else {
-      IssuePut(stub, queue, call, random);
+      MakePut(request, random);
     }
   }
 };
@@ -193,33 +206,115 @@ struct Result {
   std::vector<int64_t> latencies_ns;
 };
 
+// What every driver shares: when the run ends, which request is due when, and the results.
+class Schedule {
+ public:
+  Schedule(int64_t total, double duration_s, double rate)
+      : total_(total),
+        rate_(rate),
+        start_(Clock::now()),
+        deadline_(duration_s > 0 ? start_ + std::chrono::duration_cast<Clock::duration>(
+                                                std::chrono::duration<double>(duration_s))
+                                 : Clock::time_point::max()) {
+    result_.latencies_ns.reserve(total > 0 ? static_cast<size_t>(total) : 1u << 20);
+  }
+
+  // Claims the next request; false when the run is over. `*due` is when it may start (at once
+  // unless --rate paces the run).
+  bool Claim(Clock::time_point* due) {
+    if (Clock::now() >= deadline_) return false;
+    const int64_t n = issued_.fetch_add(1, std::memory_order_relaxed);
+    if (total_ > 0 && n >= total_) return false;
+    *due = rate_ > 0 ? start_ + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(static_cast<double>(n) / rate_))
+                     : Clock::time_point::min();
+    return true;
+  }
+
+  // One thread's results, merged once at its end.
+  void Merge(int64_t ok, int64_t errors, const std::string& first_error,
+             const std::vector<int64_t>& latencies) {
+    std::lock_guard lock(mutex_);
+    result_.ok += ok;
+    result_.errors += errors;
+    if (result_.first_error.empty()) result_.first_error = first_error;
+    result_.latencies_ns.insert(result_.latencies_ns.end(), latencies.begin(), latencies.end());
+  }
+
+  Result Finish(double cpu_before) {
+    result_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    result_.client_cpu_seconds = CpuSeconds() - cpu_before;
+    return std::move(result_);
+  }
+
+ private:
+  const int64_t total_;
+  const double rate_;
+  const Clock::time_point start_;
+  const Clock::time_point deadline_;
+  std::atomic<int64_t> issued_{0};
+  std::mutex mutex_;
+  Result result_;
+};
+
+// -- The gRPC C++ library's client (--client grpc) ------------------------------------------------
+
+// One caller's in-flight call: the context, the response reader and the response live here.
+struct Call {
+  grpc::ClientContext context;
+  grpc::Status status;
+  etcdserverpb::PutResponse put;
+  etcdserverpb::RangeResponse range;
+  etcdserverpb::TxnResponse txn;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::PutResponse>> put_reader;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::RangeResponse>> range_reader;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::TxnResponse>> txn_reader;
+  Clock::time_point started;
+  int caller = 0;
+};
+
+void IssueOnStub(Workload& workload, etcdserverpb::KV::Stub& stub, grpc::CompletionQueue& queue,
+                 Call& call, std::mt19937_64& random) {
+  Request request;
+  workload.Make(request, random);
+  switch (request.kind) {
+    case Request::Kind::kPut:
+      call.put_reader = stub.AsyncPut(&call.context, request.put, &queue);
+      call.put_reader->Finish(&call.put, &call.status, &call);
+      break;
+    case Request::Kind::kRange:
+      call.range_reader = stub.AsyncRange(&call.context, request.range, &queue);
+      call.range_reader->Finish(&call.range, &call.status, &call);
+      break;
+    case Request::Kind::kTxn:
+      call.txn_reader = stub.AsyncTxn(&call.context, request.txn, &queue);
+      call.txn_reader->Finish(&call.txn, &call.status, &call);
+      break;
+  }
+}
+
 // Runs `workload` over all callers until `total` requests or `duration_s` pass.
-Result Run(const Options& options, Workload& workload,
-           std::vector<std::unique_ptr<etcdserverpb::KV::Stub>>& stubs, int64_t total,
-           double duration_s, double rate) {
+Result RunGrpcLibrary(const Options& options, Workload& workload,
+                      const std::vector<std::string>& endpoints, int64_t total, double duration_s,
+                      double rate) {
+  std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> stubs;
+  for (int i = 0; i < options.conns; ++i) {
+    grpc::ChannelArguments arguments;
+    arguments.SetInt("cairn-bench-channel", i);  // Distinct arguments: distinct connections.
+    arguments.SetMaxReceiveMessageSize(-1);
+    auto channel = grpc::CreateCustomChannel(endpoints[i % endpoints.size()],
+                                             grpc::InsecureChannelCredentials(), arguments);
+    stubs.push_back(etcdserverpb::KV::NewStub(channel));
+  }
   const int threads = std::max(1, options.threads);
   std::vector<std::unique_ptr<grpc::CompletionQueue>> queues;
   for (int i = 0; i < threads; ++i) queues.push_back(std::make_unique<grpc::CompletionQueue>());
-  std::atomic<int64_t> issued{0};
-  const auto start = Clock::now();
-  const auto deadline = duration_s > 0 ? start + std::chrono::duration_cast<Clock::duration>(
-                                                     std::chrono::duration<double>(duration_s))
-                                       : Clock::time_point::max();
-  std::mutex result_mutex;
-  Result result;
-  result.latencies_ns.reserve(total > 0 ? static_cast<size_t>(total) : 1u << 20);
   const double cpu_before = CpuSeconds();
-
-  // Returns false when the run is over (no more requests to issue).
+  Schedule schedule(total, duration_s, rate);
   auto claim = [&]() -> bool {
-    if (Clock::now() >= deadline) return false;
-    const int64_t n = issued.fetch_add(1, std::memory_order_relaxed);
-    if (total > 0 && n >= total) return false;
-    if (rate > 0) {
-      const auto due = start + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(static_cast<double>(n) / rate));
-      std::this_thread::sleep_until(due);
-    }
+    Clock::time_point due;
+    if (!schedule.Claim(&due)) return false;
+    if (due > Clock::now()) std::this_thread::sleep_until(due);
     return true;
   };
 
@@ -236,7 +331,7 @@ Result Run(const Options& options, Workload& workload,
         auto call = std::make_unique<Call>();
         call->caller = caller;
         call->started = Clock::now();
-        workload.Issue(*stubs[caller % stubs.size()], queue, *call, random);
+        IssueOnStub(workload, *stubs[caller % stubs.size()], queue, *call, random);
         calls.push_back(std::move(call));
         ++outstanding;
       }
@@ -265,7 +360,7 @@ Result Run(const Options& options, Workload& workload,
         auto next = std::make_unique<Call>();
         next->caller = caller;
         next->started = Clock::now();
-        workload.Issue(*stubs[caller % stubs.size()], queue, *next, random);
+        IssueOnStub(workload, *stubs[caller % stubs.size()], queue, *next, random);
         for (auto& slot : calls) {
           if (slot.get() == call) {
             slot = std::move(next);
@@ -274,16 +369,11 @@ Result Run(const Options& options, Workload& workload,
         }
         ++outstanding;
       }
-      std::lock_guard lock(result_mutex);
-      result.ok += ok;
-      result.errors += errors;
-      if (result.first_error.empty()) result.first_error = first_error;
-      result.latencies_ns.insert(result.latencies_ns.end(), latencies.begin(), latencies.end());
+      schedule.Merge(ok, errors, first_error, latencies);
     });
   }
   for (auto& poller : pollers) poller.join();
-  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  result.client_cpu_seconds = CpuSeconds() - cpu_before;
+  Result result = schedule.Finish(cpu_before);
   for (auto& queue : queues) {
     queue->Shutdown();
     void* tag = nullptr;
@@ -292,6 +382,230 @@ Result Run(const Options& options, Workload& workload,
     }
   }
   return result;
+}
+
+// -- Cairn's own client (--client cairn) -----------------------------------------------------------
+
+// One event-loop thread's share of the run: its connections, each with its callers.
+class CairnClientThread {
+ public:
+  CairnClientThread(Workload& workload, Schedule& schedule, uint64_t seed)
+      : workload_(workload), schedule_(schedule), random_(seed) {}
+
+  // Connects to `endpoint` ("host:port"); false (with `*error`) if it cannot.
+  bool AddConnection(const std::string& endpoint, std::string* error) {
+    const size_t colon = endpoint.rfind(':');
+    if (colon == std::string::npos) {
+      *error = "endpoint without a port: " + endpoint;
+      return false;
+    }
+    asio::error_code code;
+    asio::ip::tcp::resolver resolver(io_);
+    auto resolved = resolver.resolve(endpoint.substr(0, colon), endpoint.substr(colon + 1), code);
+    auto connection = std::make_unique<Connection>(io_, endpoint);
+    if (!code) asio::connect(connection->socket, resolved, code);
+    if (code) {
+      *error = fmt::format("cannot connect to {}: {}", endpoint, code.message());
+      return false;
+    }
+    connection->socket.set_option(asio::ip::tcp::no_delay(true), code);
+    connections_.push_back(std::move(connection));
+    return true;
+  }
+
+  void AddCaller(size_t connection) {
+    callers_.push_back(std::make_unique<Caller>(io_));
+    callers_.back()->connection = connections_.at(connection).get();
+  }
+
+  // Runs until every caller is done, then merges the results.
+  void Run() {
+    for (auto& connection : connections_) Read(*connection);
+    for (auto& caller : callers_) Next(*caller);
+    for (auto& connection : connections_) Flush(*connection);
+    io_.run();
+    schedule_.Merge(ok_, errors_, first_error_, latencies_);
+  }
+
+ private:
+  struct Caller;
+  struct Connection {
+    Connection(asio::io_context& io, const std::string& name)
+        : socket(io), endpoint(name), client(ClientOptions(name)) {}
+    static cairn::http2::GrpcClientOptions ClientOptions(const std::string& endpoint) {
+      cairn::http2::GrpcClientOptions options;
+      options.authority = endpoint;
+      return options;
+    }
+    asio::ip::tcp::socket socket;
+    std::string endpoint;
+    cairn::http2::GrpcClient client;
+    std::array<char, 64 * 1024> read_buffer{};
+    std::string writing;
+    bool write_in_flight = false;
+    bool broken = false;
+    std::unordered_map<uint64_t, Caller*> calls;  // Call id -> its caller.
+  };
+  struct Caller {
+    explicit Caller(asio::io_context& io) : timer(io) {}
+    Connection* connection = nullptr;
+    Clock::time_point started;
+    asio::steady_timer timer;  // --rate: waits for the request's due time.
+    Request request;
+  };
+
+  // Claims and sends the caller's next request, or retires the caller when the run is over.
+  void Next(Caller& caller) {
+    Clock::time_point due;
+    if (caller.connection->broken || !schedule_.Claim(&due)) {
+      if (active_ == 0) Shutdown();
+      return;
+    }
+    ++active_;
+    if (due > Clock::now()) {
+      caller.timer.expires_at(due);
+      caller.timer.async_wait([this, &caller](asio::error_code) {
+        Send(caller);
+        Flush(*caller.connection);
+      });
+      return;
+    }
+    Send(caller);
+  }
+
+  void Send(Caller& caller) {
+    workload_.Make(caller.request, random_);
+    const auto& message = caller.request.message();
+    const size_t bytes = message.ByteSizeLong();
+    std::string framed(cairn::http2::kGrpcMessagePrefixBytes + bytes, '\0');
+    cairn::http2::WriteMessagePrefix(framed.data(), bytes);
+    message.SerializeWithCachedSizesToArray(
+        reinterpret_cast<uint8_t*>(framed.data() + cairn::http2::kGrpcMessagePrefixBytes));
+    caller.started = Clock::now();
+    Connection& connection = *caller.connection;
+    if (connection.broken) return Done(caller, false, "connection lost");
+    const uint64_t id = connection.client.Call(caller.request.path(), std::move(framed));
+    if (id == 0) return Done(caller, false, "too many calls queued on one connection");
+    connection.calls[id] = &caller;
+  }
+
+  void Done(Caller& caller, bool ok, std::string_view error) {
+    --active_;
+    latencies_.push_back(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - caller.started)
+            .count());
+    if (ok) {
+      ++ok_;
+    } else {
+      ++errors_;
+      if (first_error_.empty()) first_error_ = std::string(error);
+    }
+    Next(caller);
+  }
+
+  void Read(Connection& connection) {
+    connection.socket.async_read_some(
+        asio::buffer(connection.read_buffer), [this, &connection](asio::error_code code, size_t n) {
+          if (connection.broken) return;
+          done_.clear();
+          const bool alive =
+              !code && connection.client.Receive(
+                           std::string_view(connection.read_buffer.data(), n), &done_);
+          if (!alive) Break(connection, code ? code.message() : "the server ended the connection");
+          for (const cairn::http2::GrpcResponse& response : done_) Answer(connection, response);
+          Flush(connection);
+          if (alive) Read(connection);
+        });
+  }
+
+  void Answer(Connection& connection, const cairn::http2::GrpcResponse& response) {
+    auto it = connection.calls.find(response.call_id);
+    if (it == connection.calls.end()) return;
+    Caller& caller = *it->second;
+    connection.calls.erase(it);
+    Done(caller, response.code == cairn::http2::GrpcCode::kOk, response.message);
+  }
+
+  // Fails every call still open on the connection; its callers stop.
+  void Break(Connection& connection, const std::string& why) {
+    if (connection.broken) return;
+    connection.broken = true;
+    if (first_error_.empty()) first_error_ = fmt::format("{}: {}", connection.endpoint, why);
+    asio::error_code ignored;
+    connection.socket.close(ignored);
+    auto calls = std::move(connection.calls);
+    for (const auto& [id, caller] : calls) Done(*caller, false, why);
+  }
+
+  // Writes everything the connection's session produced, one write at a time.
+  void Flush(Connection& connection) {
+    if (connection.write_in_flight || connection.broken) return;
+    if (!connection.client.session().HasOutput()) return;
+    connection.client.session().TakeOutput(&connection.writing);
+    connection.write_in_flight = true;
+    asio::async_write(connection.socket, asio::buffer(connection.writing),
+                      [this, &connection](asio::error_code code, size_t) {
+                        connection.write_in_flight = false;
+                        if (code) return Break(connection, code.message());
+                        Flush(connection);
+                      });
+  }
+
+  // The run is over: closing the sockets ends the reads, and with them io_.run().
+  void Shutdown() {
+    for (auto& connection : connections_) {
+      connection->broken = true;
+      asio::error_code ignored;
+      connection->socket.close(ignored);
+    }
+  }
+
+  Workload& workload_;
+  Schedule& schedule_;
+  std::mt19937_64 random_;
+  asio::io_context io_{1};
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::vector<std::unique_ptr<Caller>> callers_;
+  std::vector<cairn::http2::GrpcResponse> done_;
+  int64_t active_ = 0;  // Callers with a request in flight or waiting for its due time.
+  int64_t ok_ = 0;
+  int64_t errors_ = 0;
+  std::string first_error_;
+  std::vector<int64_t> latencies_;
+};
+
+Result RunCairnClient(const Options& options, Workload& workload,
+                      const std::vector<std::string>& endpoints, int64_t total, double duration_s,
+                      double rate, std::string* error) {
+  const int threads = std::max(1, std::min(options.threads, options.conns));
+  std::vector<std::unique_ptr<CairnClientThread>> loops;
+  Schedule schedule(total, duration_s, rate);
+  for (int t = 0; t < threads; ++t) {
+    loops.push_back(std::make_unique<CairnClientThread>(workload, schedule, 1234 + t));
+  }
+  // Connection i belongs to thread i % threads (as its (i / threads)-th); caller c uses
+  // connection c % conns.
+  for (int i = 0; i < options.conns; ++i) {
+    if (!loops[i % threads]->AddConnection(endpoints[i % endpoints.size()], error)) return {};
+  }
+  for (int c = 0; c < options.clients; ++c) {
+    const int connection = c % options.conns;
+    loops[connection % threads]->AddCaller(static_cast<size_t>(connection / threads));
+  }
+  const double cpu_before = CpuSeconds();
+  std::vector<std::thread> runners;
+  for (auto& loop : loops) runners.emplace_back([&loop] { loop->Run(); });
+  for (auto& runner : runners) runner.join();
+  return schedule.Finish(cpu_before);
+}
+
+Result RunWorkload(const Options& options, Workload& workload,
+                   const std::vector<std::string>& endpoints, int64_t total, double duration_s,
+                   double rate, std::string* error) {
+  if (options.client == "grpc") {
+    return RunGrpcLibrary(options, workload, endpoints, total, duration_s, rate);
+  }
+  return RunCairnClient(options, workload, endpoints, total, duration_s, rate, error);
 }
 
 double Percentile(const std::vector<int64_t>& sorted, double p) {
@@ -309,10 +623,12 @@ int main(int argc, char** argv) {
   app.add_option("--workload", options.workload, "put, range, range-serializable, txn-put, mixed")
       ->check(CLI::IsMember({"put", "range", "range-serializable", "txn-put", "mixed"}))
       ->capture_default_str();
-  app.add_option("--conns", options.conns, "gRPC connections (channels)")->capture_default_str();
+  app.add_option("--conns", options.conns, "Connections (gRPC channels)")->capture_default_str();
   app.add_option("--clients", options.clients, "Concurrent callers, one request in flight each")
       ->capture_default_str();
-  app.add_option("--threads", options.threads, "Completion-queue threads")->capture_default_str();
+  app.add_option("--threads", options.threads,
+                 "Client threads (event loops, or completion-queue pollers with --client grpc)")
+      ->capture_default_str();
   app.add_option("--key-size", options.key_size, "Key bytes")->capture_default_str();
   app.add_option("--val-size", options.value_size, "Value bytes")->capture_default_str();
   app.add_option("--key-space", options.key_space, "Distinct keys")->capture_default_str();
@@ -325,6 +641,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--preload", options.preload, "Write keys [0, N) before measuring")->capture_default_str();
   app.add_flag("--json", options.json, "One JSON object instead of the table");
+  app.add_option("--client", options.client,
+                 "cairn (Cairn's own HTTP/2 gRPC client) or grpc (the gRPC C++ library)")
+      ->check(CLI::IsMember({"cairn", "grpc"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (options.conns < 1 || options.clients < 1 || options.key_space < 1 ||
       (options.total <= 0 && options.duration_s <= 0)) {
@@ -338,32 +658,28 @@ int main(int argc, char** argv) {
     if (comma > start) endpoints.push_back(options.endpoints.substr(start, comma - start));
     start = comma + 1;
   }
-  std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> stubs;
-  for (int i = 0; i < options.conns; ++i) {
-    grpc::ChannelArguments arguments;
-    arguments.SetInt("cairn-bench-channel", i);  // Distinct arguments: distinct connections.
-    arguments.SetMaxReceiveMessageSize(-1);
-    auto channel = grpc::CreateCustomChannel(endpoints[i % endpoints.size()],
-                                             grpc::InsecureChannelCredentials(), arguments);
-    stubs.push_back(etcdserverpb::KV::NewStub(channel));
-  }
-
+  std::string error;
   if (options.preload > 0) {
     Options preload = options;
     preload.sequential_keys = true;
     preload.key_space = options.preload;
     PutWorkload writer(preload);
-    Result loaded = Run(preload, writer, stubs, options.preload, 0, 0);
-    if (loaded.errors > 0) {
-      std::fprintf(stderr, "cairn-bench: preload failed: %lld errors, first: %s\n",
+    Result loaded = RunWorkload(preload, writer, endpoints, options.preload, 0, 0, &error);
+    if (!error.empty() || loaded.errors > 0) {
+      std::fprintf(stderr, "cairn-bench: preload failed: %s%lld errors, first: %s\n",
+                   error.empty() ? "" : (error + "; ").c_str(),
                    static_cast<long long>(loaded.errors), loaded.first_error.c_str());
       return 1;
     }
   }
 
   auto workload = MakeWorkload(options);
-  Result result = Run(options, *workload, stubs, options.total, options.total > 0 ? 0 : options.duration_s,
-                      options.rate);
+  Result result = RunWorkload(options, *workload, endpoints, options.total,
+                              options.total > 0 ? 0 : options.duration_s, options.rate, &error);
+  if (!error.empty()) {
+    std::fprintf(stderr, "cairn-bench: %s\n", error.c_str());
+    return 1;
+  }
   std::sort(result.latencies_ns.begin(), result.latencies_ns.end());
   const double throughput = static_cast<double>(result.ok) / result.seconds;
   const double p50 = Percentile(result.latencies_ns, 0.50), p90 = Percentile(result.latencies_ns, 0.90),

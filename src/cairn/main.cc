@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   int64_t quota_backend_bytes = 0;
   uint64_t max_request_bytes = 3 * 512 * 1024;
   int client_threads = 1;
+  std::string client_transport = "cairn";
   uint64_t max_txn_ops = 128;
   std::string listen_metrics_urls;
   uint64_t wal_segment_bytes = 64ull << 20;
@@ -98,9 +99,14 @@ int main(int argc, char** argv) {
   app.add_option("--listen-metrics-urls", listen_metrics_urls,
                  "Comma-separated URLs to serve /metrics and /health on");
   app.add_option("--client-threads", client_threads,
-                 "Threads serving client gRPC calls (Cairn's own; each polls its own completion "
-                 "queue and hands requests to the member thread)")
+                 "Threads serving client gRPC calls (each owns its connections and hands "
+                 "requests to the member thread)")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--client-transport", client_transport,
+                 "How the client port speaks gRPC: cairn (Cairn's own HTTP/2) or grpc (the gRPC "
+                 "C++ library, kept for comparison)")
+      ->check(CLI::IsMember({"cairn", "grpc"}))
       ->capture_default_str();
   app.add_option("--wal-segment-bytes", wal_segment_bytes,
                  "Size at which a write-ahead log segment is sealed and a new one started")
@@ -144,6 +150,9 @@ int main(int argc, char** argv) {
   options.listen_peer_urls = *peer_urls;
   options.max_request_bytes = max_request_bytes;
   options.client_threads = client_threads;
+  options.client_transport = client_transport == "grpc"
+                                 ? cairn::server::ClientTransport::kGrpcLibrary
+                                 : cairn::server::ClientTransport::kCairn;
   options.member.cluster = *cluster;
   options.member.data_dir = data_dir;
   options.member.heartbeat_interval_ms = heartbeat_interval_ms;

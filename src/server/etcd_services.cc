@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "base/check.h"
+#include "server/client_port.h"
 
 namespace cairn::server {
 namespace {
@@ -204,15 +205,15 @@ void EtcdServices::Start() {
   for (auto& worker : workers_) {
     Worker& w = *worker;
     for (int i = 0; i < options_.calls_requested_per_method; ++i) {
-      (new RangeCall(*this, w, kv_, &KV::RequestRange, &EtcdServices::Range))->Listen();
-      (new PutCall(*this, w, kv_, &KV::RequestPut, &EtcdServices::Put))->Listen();
-      (new DeleteRangeCall(*this, w, kv_, &KV::RequestDeleteRange, &EtcdServices::DeleteRange))
+      (new RangeCall(*this, w, kv_, &KV::RequestRange, &EtcdServices::Range<RangeCall>))->Listen();
+      (new PutCall(*this, w, kv_, &KV::RequestPut, &EtcdServices::Put<PutCall>))->Listen();
+      (new DeleteRangeCall(*this, w, kv_, &KV::RequestDeleteRange, &EtcdServices::DeleteRange<DeleteRangeCall>))
           ->Listen();
-      (new TxnCall(*this, w, kv_, &KV::RequestTxn, &EtcdServices::Txn))->Listen();
-      (new CompactCall(*this, w, kv_, &KV::RequestCompact, &EtcdServices::Compact))->Listen();
+      (new TxnCall(*this, w, kv_, &KV::RequestTxn, &EtcdServices::Txn<TxnCall>))->Listen();
+      (new CompactCall(*this, w, kv_, &KV::RequestCompact, &EtcdServices::Compact<CompactCall>))->Listen();
     }
     (new StatusCall(*this, w, maintenance_, &Maintenance::RequestStatus,
-                    &EtcdServices::MaintenanceStatus))
+                    &EtcdServices::MaintenanceStatus<StatusCall>))
         ->Listen();
     worker->thread = std::thread([this, &w] {
       pthread_setname_np(pthread_self(), "cairn-client");
@@ -280,7 +281,8 @@ void EtcdServices::Read(Call& call, bool linearizable, ReadFn read) {
   });
 }
 
-void EtcdServices::Range(RangeCall& call) {
+template <typename Call>
+void EtcdServices::Range(Call& call) {
   if (call.request().key().empty()) return call.Answer(EmptyKey());
   Read(call, !call.request().serializable(),
        [](mvcc::MvccStore& store, const etcdserverpb::RangeRequest& request,
@@ -292,7 +294,8 @@ void EtcdServices::Range(RangeCall& call) {
        });
 }
 
-void EtcdServices::Put(PutCall& call) {
+template <typename Call>
+void EtcdServices::Put(Call& call) {
   if (call.request().key().empty()) return call.Answer(EmptyKey());
   const size_t request_bytes = call.request().ByteSizeLong();
   cairnpb::Command command;
@@ -304,7 +307,8 @@ void EtcdServices::Put(PutCall& call) {
         });
 }
 
-void EtcdServices::DeleteRange(DeleteRangeCall& call) {
+template <typename Call>
+void EtcdServices::DeleteRange(Call& call) {
   if (call.request().key().empty()) return call.Answer(EmptyKey());
   const size_t request_bytes = call.request().ByteSizeLong();
   cairnpb::Command command;
@@ -316,7 +320,8 @@ void EtcdServices::DeleteRange(DeleteRangeCall& call) {
         });
 }
 
-void EtcdServices::Txn(TxnCall& call) {
+template <typename Call>
+void EtcdServices::Txn(Call& call) {
   if (call.request().ByteSizeLong() > options_.max_request_bytes) return call.Answer(TooLarge());
   if (IsReadOnly(call.request())) {
     // etcd serves a transaction without writes as a read: after a read-index round unless every
@@ -343,14 +348,16 @@ void EtcdServices::Txn(TxnCall& call) {
         });
 }
 
-void EtcdServices::Compact(CompactCall& call) {
+template <typename Call>
+void EtcdServices::Compact(Call& call) {
   cairnpb::Command command;
   command.mutable_compaction()->Swap(&call.request());
   Write(call, 0, std::move(command),
         [](const mvcc::MvccStore&, const mvcc::ResponseOp*, etcdserverpb::CompactionResponse*) {});
 }
 
-void EtcdServices::MaintenanceStatus(StatusCall& call) {
+template <typename Call>
+void EtcdServices::MaintenanceStatus(Call& call) {
   node_.SubmitStatus([&call](const MemberStatus& status) {
     if (status.header.member_id == 0) {
       return call.Answer(Status::Unavailable(std::string(kErrorStopped)));
@@ -368,5 +375,16 @@ void EtcdServices::MaintenanceStatus(StatusCall& call) {
     call.Answer(grpc::Status::OK);
   });
 }
+
+// The handlers for ClientPort's calls (the gRPC library's are instantiated by Start above).
+template void EtcdServices::Range(WireCall<etcdserverpb::RangeRequest, etcdserverpb::RangeResponse>&);
+template void EtcdServices::Put(WireCall<etcdserverpb::PutRequest, etcdserverpb::PutResponse>&);
+template void EtcdServices::DeleteRange(
+    WireCall<etcdserverpb::DeleteRangeRequest, etcdserverpb::DeleteRangeResponse>&);
+template void EtcdServices::Txn(WireCall<etcdserverpb::TxnRequest, etcdserverpb::TxnResponse>&);
+template void EtcdServices::Compact(
+    WireCall<etcdserverpb::CompactionRequest, etcdserverpb::CompactionResponse>&);
+template void EtcdServices::MaintenanceStatus(
+    WireCall<etcdserverpb::StatusRequest, etcdserverpb::StatusResponse>&);
 
 }  // namespace cairn::server

@@ -58,6 +58,26 @@ class EtcdServices {
   // joins the threads. Idempotent.
   void Stop();
 
+  // See MemberNode::HoldWakes.
+  void HoldMemberWakes() { node_.HoldWakes(); }
+  void ReleaseMemberWakes() { node_.ReleaseWakes(); }
+
+  // The handlers, for any call type with request(), response() and Answer(grpc::Status or
+  // Status). Each runs on a client thread when its call arrives and ends in call.Answer(...), on
+  // any thread. Instantiated in the .cc file for both front ends' call types.
+  template <typename Call>
+  void Range(Call& call);
+  template <typename Call>
+  void Put(Call& call);
+  template <typename Call>
+  void DeleteRange(Call& call);
+  template <typename Call>
+  void Txn(Call& call);
+  template <typename Call>
+  void Compact(Call& call);
+  template <typename Call>
+  void MaintenanceStatus(Call& call);
+
   // Internal types (defined in the .cc file).
   struct Tag;
   struct Reply;
@@ -77,14 +97,7 @@ class EtcdServices {
   using StatusCall = UnaryCall<etcdserverpb::Maintenance::AsyncService, etcdserverpb::StatusRequest,
                                etcdserverpb::StatusResponse>;
 
-  // Each runs on a client thread when its call arrives and ends in call.Answer(...), on any
-  // thread.
-  void Range(RangeCall& call);
-  void Put(PutCall& call);
-  void DeleteRange(DeleteRangeCall& call);
-  void Txn(TxnCall& call);
-  void Compact(CompactCall& call);
-  void MaintenanceStatus(StatusCall& call);
+  // Both front ends' handlers: UnaryCall (the gRPC library) and WireCall (ClientPort).
 
   // Submits `command` as a write; `fill` copies the applied result into the response.
   template <typename Call, typename Fill>

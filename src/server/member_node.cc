@@ -142,6 +142,27 @@ void MemberNode::Stop() {
   if (log_writer_) log_writer_->Stop();
 }
 
+namespace {
+// The member whose wake-ups this thread holds (HoldWakes), and whether one is owed.
+thread_local MemberNode* wakes_held_for = nullptr;
+thread_local bool wake_owed = false;
+}  // namespace
+
+void MemberNode::HoldWakes() {
+  CAIRN_CHECK(wakes_held_for == nullptr, "HoldWakes does not nest");
+  wakes_held_for = this;
+  wake_owed = false;
+}
+
+void MemberNode::ReleaseWakes() {
+  CAIRN_CHECK(wakes_held_for == this, "ReleaseWakes on the thread that holds them");
+  wakes_held_for = nullptr;
+  if (!wake_owed) return;
+  wake_owed = false;
+  std::lock_guard lock(mutex_);
+  if (!events_.empty()) WakeLocked();
+}
+
 bool MemberNode::Enqueue(Event event, Source source) {
   const bool is_client = source == Source::kClient;
   {
@@ -149,7 +170,13 @@ bool MemberNode::Enqueue(Event event, Source source) {
     if (!stopping_ &&
         (source == Source::kInternal || events_.size() < options_.queue_events_max)) {
       events_.push_back(std::move(event));
-      if (events_.size() == 1) WakeLocked();
+      if (events_.size() == 1) {
+        if (wakes_held_for == this) {
+          wake_owed = true;
+        } else {
+          WakeLocked();
+        }
+      }
       return true;
     }
   }

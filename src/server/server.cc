@@ -51,28 +51,43 @@ Result<std::unique_ptr<Server>> Server::Start(FileSystem& fs, ServerOptions opti
   services_options.max_request_bytes = options.max_request_bytes;
   services_options.threads = options.client_threads;
   server->services_ = std::make_unique<EtcdServices>(*node, services_options);
-  grpc::ServerBuilder builder;
-  std::vector<int> ports(options.listen_client_urls.size(), 0);
-  for (size_t i = 0; i < options.listen_client_urls.size(); ++i) {
-    builder.AddListeningPort(options.listen_client_urls[i].HostPort(),
-                             grpc::InsecureServerCredentials(), &ports[i]);
-  }
-  // As etcd: requests up to max_request_bytes plus gRPC overhead are received (larger ones get
-  // gRPC's own "message larger than max" error), responses are unbounded, and clients may send
-  // keepalive pings every 5 s even without calls in flight.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_request_bytes + 512 * 1024));
-  builder.SetMaxSendMessageSize(INT_MAX);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  server->services_->AddTo(builder);
-  server->grpc_server_ = builder.BuildAndStart();
-  if (server->grpc_server_ != nullptr) server->services_->Start();
-  for (size_t i = 0; i < ports.size(); ++i) {
-    if (server->grpc_server_ == nullptr || ports[i] == 0) {
-      const std::string url = options.listen_client_urls[i].ToString();
+  if (options.client_transport == ClientTransport::kCairn) {
+    ClientPortOptions port_options;
+    port_options.threads = options.client_threads;
+    // As etcd: requests up to max_request_bytes plus gRPC overhead are received (larger ones get
+    // gRPC's "message larger than max" error); responses are unbounded.
+    port_options.grpc.message_bytes_max = options.max_request_bytes + 512 * 1024;
+    port_options.grpc.buffered_bytes_max =
+        std::max<size_t>(64u << 20, 4 * port_options.grpc.message_bytes_max);
+    server->client_port_ = std::make_unique<ClientPort>(*server->services_, port_options);
+    if (Status started = server->client_port_->Start(options.listen_client_urls); !started.ok()) {
       server->Shutdown();
-      return Status::IoError(fmt::format("cannot listen for clients on {}", url));
+      return started;
+    }
+  } else {
+    grpc::ServerBuilder builder;
+    std::vector<int> ports(options.listen_client_urls.size(), 0);
+    for (size_t i = 0; i < options.listen_client_urls.size(); ++i) {
+      builder.AddListeningPort(options.listen_client_urls[i].HostPort(),
+                               grpc::InsecureServerCredentials(), &ports[i]);
+    }
+    // As etcd: requests up to max_request_bytes plus gRPC overhead are received (larger ones get
+    // gRPC's own "message larger than max" error), responses are unbounded, and clients may send
+    // keepalive pings every 5 s even without calls in flight.
+    builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_request_bytes + 512 * 1024));
+    builder.SetMaxSendMessageSize(INT_MAX);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    server->services_->AddTo(builder);
+    server->grpc_server_ = builder.BuildAndStart();
+    if (server->grpc_server_ != nullptr) server->services_->Start();
+    for (size_t i = 0; i < ports.size(); ++i) {
+      if (server->grpc_server_ == nullptr || ports[i] == 0) {
+        const std::string url = options.listen_client_urls[i].ToString();
+        server->Shutdown();
+        return Status::IoError(fmt::format("cannot listen for clients on {}", url));
+      }
     }
   }
   for (const Url& url : options.listen_client_urls) {
@@ -94,6 +109,8 @@ void Server::Shutdown() {
   // The member answers every waiting request first ("server stopped"), so gRPC's shutdown has
   // no call left to wait for.
   if (node_) node_->Stop();
+  // The client port sends those answers, then GOAWAY, and closes its connections.
+  if (client_port_) client_port_->Stop();
   if (grpc_server_)
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   // Then the client threads: their completion queues may shut down only after the server has.

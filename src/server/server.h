@@ -3,8 +3,8 @@
 // endpoint — started in dependency order and stopped in reverse.
 //
 // Threads: the member thread (MemberNode), which also runs Asio (peer channels, metrics HTTP),
-// the log writer (LogWriter), the client threads (EtcdServices: gRPC calls) and gRPC's own
-// timer and executor threads. Only the member thread
+// the log writer (LogWriter), the client threads (ClientPort, or EtcdServices on the gRPC library
+// with gRPC's own timer and executor threads). Only the member thread
 // changes member state; the others hand it work.
 #pragma once
 
@@ -14,6 +14,7 @@
 #include <memory>
 #include <thread>
 
+#include "server/client_port.h"
 #include "server/etcd_services.h"
 #include "server/member_node.h"
 #include "server/metrics.h"
@@ -23,13 +24,17 @@
 
 namespace cairn::server {
 
+// How the client port speaks gRPC (see ClientPort and EtcdServices).
+enum class ClientTransport { kCairn, kGrpcLibrary };
+
 struct ServerOptions {
   MemberNodeOptions member{};
   std::vector<Url> listen_client_urls{};
   std::vector<Url> listen_peer_urls{};
   std::vector<Url> listen_metrics_urls{};
   size_t max_request_bytes = 3 * 512 * 1024;
-  int client_threads = 1;  // EtcdServicesOptions::threads
+  int client_threads = 1;  // ClientPortOptions::threads or EtcdServicesOptions::threads
+  ClientTransport client_transport = ClientTransport::kCairn;
 };
 
 class Server {
@@ -49,6 +54,7 @@ class Server {
   std::unique_ptr<PeerTransport> transport_;
   std::unique_ptr<MetricsHttp> metrics_http_;
   std::unique_ptr<EtcdServices> services_;
+  std::unique_ptr<ClientPort> client_port_;  // ClientTransport::kCairn
   std::unique_ptr<grpc::Server> grpc_server_;
   bool shut_down_ = false;
 };

@@ -440,6 +440,45 @@ class BadInputTest:
                           f"m{i} client port, HTTP/2 preface then garbage")
         self.round_trip(tag="client-garbage")
 
+    def client_port_bad_http2(self) -> None:
+        """Protocol errors a hostile or broken HTTP/2 client can make: each must end in the
+        server's GOAWAY and a closed connection, and never in a crash or a lost write."""
+        def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+            return (len(payload).to_bytes(3, "big") + bytes([kind, flags]) +
+                    stream.to_bytes(4, "big") + payload)
+        start = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"")
+        # A request's headers as HPACK literals (never indexed, no Huffman).
+        def literal(name: bytes, value: bytes) -> bytes:
+            return b"\x10" + bytes([len(name)]) + name + bytes([len(value)]) + value
+        headers = (literal(b":method", b"POST") + literal(b":scheme", b"http") +
+                   literal(b":path", b"/etcdserverpb.KV/Range") +
+                   literal(b":authority", b"x") + literal(b"content-type", b"application/grpc"))
+        cases = {
+            "first frame not SETTINGS": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" +
+                                        frame(6, 0, 0, b"12345678"),
+            "HPACK index out of range": start + frame(1, 4, 1, b"\xff\x7f"),
+            "even stream id": start + frame(1, 4, 2, headers),
+            "DATA on an idle stream": start + frame(0, 0, 9, b"hello"),
+            "frame above 16 KiB": start + frame(0, 0, 1, b"x" * 20000),
+            "WINDOW_UPDATE overflowing the connection window":
+                start + frame(8, 0, 0, (0x7fffffff).to_bytes(4, "big")) * 2,
+            "SETTINGS of a bad length": start + frame(4, 0, 0, b"\x00\x04\x00"),
+            "CONTINUATION without HEADERS": start + frame(9, 4, 1, headers),
+            "PUSH_PROMISE from a client": start + frame(5, 4, 1, b"\x00\x00\x00\x02" + headers),
+            "HEADERS interrupted by DATA": start + frame(1, 0, 1, headers[:5]) +
+                                           frame(0, 0, 1, b"x"),
+            "stream id going backwards": start + frame(1, 5, 5, headers) + frame(1, 5, 3, headers),
+        }
+        for i in range(self.cairn.size):
+            port = self.cairn.members[i].client_port
+            for what, payload in cases.items():
+                got = expect_closed(port, payload, f"m{i} client port, {what}")
+                # The server's SETTINGS, then (for every case but the first) a GOAWAY (type 7).
+                if b"\x07\x00\x00\x00\x00\x00" not in got:
+                    raise CaseFailure(f"m{i} client port, {what}: closed without a GOAWAY "
+                                      f"(received {got[:80]!r})")
+        self.round_trip(tag="client-http2")
+
     def metrics_port(self) -> None:
         status, etcd_health = http_get(self.etcd.members[0].metrics_port, "/health")
         if status != 200:
@@ -536,6 +575,7 @@ class BadInputTest:
         c("1.6 / 2 / 5 MiB values via the etcd3 gRPC client", self.grpc_big_values)
         self.peer_port_cases()
         c("client port: garbage, HTTP/1.1 and bad HTTP/2 are closed", self.client_port_garbage)
+        c("client port: HTTP/2 protocol errors end in GOAWAY", self.client_port_bad_http2)
         c("metrics port: has_leader, /health, oversized request heads", self.metrics_port)
         c("every member serves a put + get round trip", lambda: self.round_trip(tag="final"))
         c("sentinels intact on every member", self.check_sentinels)
