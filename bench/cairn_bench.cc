@@ -420,6 +420,7 @@ class CairnClientThread {
 
   // Runs until every caller is done, then merges the results.
   void Run() {
+    if (callers_.empty()) return schedule_.Merge(0, 0, "", {});
     for (auto& connection : connections_) Read(*connection);
     for (auto& caller : callers_) Next(*caller);
     for (auto& connection : connections_) Flush(*connection);
@@ -464,16 +465,18 @@ class CairnClientThread {
     ++active_;
     if (due > Clock::now()) {
       caller.timer.expires_at(due);
-      caller.timer.async_wait([this, &caller](asio::error_code) {
-        Send(caller);
+      caller.timer.async_wait([this, &caller, due](asio::error_code) {
+        Send(caller, due);
         Flush(*caller.connection);
       });
       return;
     }
-    Send(caller);
+    Send(caller, due);
   }
 
-  void Send(Caller& caller) {
+  // `due`: when --rate scheduled the request (latency counts from then, so a client that falls
+  // behind its schedule shows it), or the earliest time point in a closed loop.
+  void Send(Caller& caller, Clock::time_point due) {
     workload_.Make(caller.request, random_);
     const auto& message = caller.request.message();
     const size_t bytes = message.ByteSizeLong();
@@ -481,7 +484,7 @@ class CairnClientThread {
     cairn::http2::WriteMessagePrefix(framed.data(), bytes);
     message.SerializeWithCachedSizesToArray(
         reinterpret_cast<uint8_t*>(framed.data() + cairn::http2::kGrpcMessagePrefixBytes));
-    caller.started = Clock::now();
+    caller.started = due == Clock::time_point::min() ? Clock::now() : due;
     Connection& connection = *caller.connection;
     if (connection.broken) return Done(caller, false, "connection lost");
     const uint64_t id = connection.client.Call(caller.request.path(), std::move(framed));
@@ -511,8 +514,9 @@ class CairnClientThread {
           const bool alive =
               !code && connection.client.Receive(
                            std::string_view(connection.read_buffer.data(), n), &done_);
-          if (!alive) Break(connection, code ? code.message() : "the server ended the connection");
+          // Calls finished by this read count before the connection's end fails the rest.
           for (const cairn::http2::GrpcResponse& response : done_) Answer(connection, response);
+          if (!alive) Break(connection, code ? code.message() : "the server ended the connection");
           Flush(connection);
           if (alive) Read(connection);
         });
@@ -577,7 +581,7 @@ class CairnClientThread {
 Result RunCairnClient(const Options& options, Workload& workload,
                       const std::vector<std::string>& endpoints, int64_t total, double duration_s,
                       double rate, std::string* error) {
-  const int threads = std::max(1, std::min(options.threads, options.conns));
+  const int threads = std::max(1, std::min({options.threads, options.conns, options.clients}));
   std::vector<std::unique_ptr<CairnClientThread>> loops;
   Schedule schedule(total, duration_s, rate);
   for (int t = 0; t < threads; ++t) {

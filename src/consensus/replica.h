@@ -185,7 +185,9 @@ class Replica {
   // Low-Water Mark: the shell took a snapshot of the state machine at `index` (at or below the
   // applied index) and made it durable; entries up to `index` leave memory. `data` is read to
   // send the snapshot to followers that fall behind the compacted log.
-  Status CompactLog(LogIndex index, std::shared_ptr<const SnapshotSource> data);
+  // `released`, if given, receives the log entries dropped (see ReplicatedLog::CompactTo).
+  Status CompactLog(LogIndex index, std::shared_ptr<const SnapshotSource> data,
+                    std::vector<wal::Entry>* released = nullptr);
   Status CompactLog(LogIndex index, std::string data) {
     return CompactLog(index, InMemorySnapshot(std::move(data)));
   }

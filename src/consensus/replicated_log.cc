@@ -122,12 +122,14 @@ ReplicatedLog::Unpersisted ReplicatedLog::TakeUnpersisted() {
   return unpersisted;
 }
 
-void ReplicatedLog::CompactTo(LogIndex index) {
+void ReplicatedLog::CompactTo(LogIndex index, std::vector<wal::Entry>* released) {
   CAIRN_CHECK(index <= applied_index_, "only applied entries are compacted ({} > applied {})",
               index, applied_index_);
   if (index <= snapshot_index_) return;
   const Generation generation = At(index).generation;
+  if (released != nullptr) released->reserve(released->size() + (index.value() - snapshot_index_.value()));
   while (snapshot_index_ < index) {
+    if (released != nullptr) released->push_back(std::move(entries_.front()));
     entries_.pop_front();
     snapshot_index_ = snapshot_index_.next();
   }

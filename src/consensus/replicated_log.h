@@ -71,7 +71,9 @@ class ReplicatedLog {
 
   // Low-Water Mark: drops the entries up to `index` (at or below the applied index), which a
   // snapshot now covers.
-  void CompactTo(LogIndex index);
+  // Drops the entries through `index`; moves them into `*released` if given (the caller frees
+  // them where it suits it: a large log's entries take milliseconds to free).
+  void CompactTo(LogIndex index, std::vector<wal::Entry>* released = nullptr);
   // Replaces the whole log by a snapshot at (index, generation): committed and applied there.
   void RestoreSnapshot(LogIndex index, Generation generation);
 

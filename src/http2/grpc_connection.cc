@@ -77,9 +77,14 @@ bool GrpcConnection::Receive(std::string_view bytes, std::vector<GrpcRequest>* r
       case StreamEvent::Kind::kData:
         OnData(event, requests);
         break;
-      case StreamEvent::Kind::kReset:
+      case StreamEvent::Kind::kReset: {
         Forget(event.stream);
+        // A request completed and reset in the same read is not worth serving (a client that
+        // opens and cancels streams in a loop must not turn each into work for the member).
+        const StreamId stream = event.stream;
+        std::erase_if(*requests, [stream](const GrpcRequest& r) { return r.stream == stream; });
         break;
+      }
     }
   }
   events_.clear();
@@ -125,6 +130,7 @@ void GrpcConnection::OnHeaders(StreamEvent& event, std::vector<GrpcRequest>* req
   }
   if (path.empty()) return Reject(stream, GrpcCode::kUnimplemented, "malformed method name: \"\"");
   PendingCall& call = pending_[stream];
+  buffered_bytes_ += path.size();
   call.path = std::move(path);
   if (event.end_stream) Complete(stream, requests);
 }
@@ -147,6 +153,10 @@ void GrpcConnection::OnData(StreamEvent& event, std::vector<GrpcRequest>* reques
                     fmt::format("grpc: received message larger than max ({} vs. {})", declared,
                                 options_.message_bytes_max));
     }
+    if (body.size() > kGrpcMessagePrefixBytes + declared) {  // More than one message.
+      return Reject(event.stream, GrpcCode::kInternal,
+                    "grpc: a unary request must carry exactly one complete message");
+    }
   }
   if (event.end_stream) Complete(event.stream, requests);
 }
@@ -154,8 +164,10 @@ void GrpcConnection::OnData(StreamEvent& event, std::vector<GrpcRequest>* reques
 void GrpcConnection::Complete(StreamId stream, std::vector<GrpcRequest>* requests) {
   auto it = pending_.find(stream);
   if (it == pending_.end()) return;
+  buffered_bytes_ -=
+      std::min(buffered_bytes_, it->second.body.size() + it->second.path.size());
   PendingCall call = std::move(it->second);
-  Forget(stream);
+  pending_.erase(it);
   const std::string_view body = call.body;
   if (body.size() < kGrpcMessagePrefixBytes) {
     return Reject(stream, GrpcCode::kInternal,
@@ -179,7 +191,8 @@ void GrpcConnection::Complete(StreamId stream, std::vector<GrpcRequest>* request
 void GrpcConnection::Forget(StreamId stream) {
   auto it = pending_.find(stream);
   if (it == pending_.end()) return;
-  buffered_bytes_ -= std::min(buffered_bytes_, it->second.body.size());
+  buffered_bytes_ -=
+      std::min(buffered_bytes_, it->second.body.size() + it->second.path.size());
   pending_.erase(it);
 }
 

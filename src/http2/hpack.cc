@@ -368,10 +368,12 @@ Status HpackDecoder::Decode(std::string_view block, std::vector<HeaderField>* fi
   auto corrupt = [](std::string_view what) {
     return Status::Corruption(fmt::format("HPACK: {}", what));
   };
-  auto emit = [&](HeaderField field) {
+  // Counts a field toward the list and keeps it, unless the list is already too large: then
+  // nothing is copied (a one-byte index to a 4 KiB entry must not cost a 4 KiB copy).
+  auto emit = [&](const HeaderField& field) {
     list_bytes += HeaderFieldBytes(field.name, field.value);
     if (list_bytes > header_list_bytes_max_) too_large = true;
-    if (!too_large) fields->push_back(std::move(field));
+    if (!too_large) fields->push_back(field);
   };
   while (pos < block.size()) {
     const auto first = static_cast<uint8_t>(block[pos]);
@@ -408,8 +410,8 @@ Status HpackDecoder::Decode(std::string_view block, std::vector<HeaderField>* fi
       return corrupt("bad name string");
     }
     if (!DecodeString(block, &pos, &field.value)) return corrupt("bad value string");
-    if (indexing) Insert(field);
-    emit(std::move(field));
+    emit(field);
+    if (indexing) Insert(std::move(field));
   }
   if (too_large) {
     fields->clear();

@@ -1,6 +1,7 @@
 #include "http2/session.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace cairn::http2 {
 namespace {
@@ -333,19 +334,21 @@ bool Session::HandleHeaderBlock(std::vector<StreamEvent>* events) {
     return Fail(ErrorCode::kProtocolError, "HEADERS on a stream the client did not open");
   }
   if (id % 2 == 0) return Fail(ErrorCode::kProtocolError, "a client opened an even stream id");
-  if (id <= last_stream_) return Fail(ErrorCode::kStreamClosed, "HEADERS on a closed stream");
+  if (id <= last_stream_) {
+    // §5.1: after our RST_STREAM the client may still have frames on the way; they are ignored
+    // (the block was decoded above, which is all the connection needs). On any other closed
+    // stream HEADERS is a connection error.
+    if (reset_by_us_.count(id) != 0) return true;
+    return Fail(ErrorCode::kStreamClosed, "HEADERS on a closed stream");
+  }
   last_stream_ = id;
   if (goaway_sent_) return true;  // §6.8: streams after our GOAWAY are ignored.
   if (streams_.size() >= options_.streams_max) {
-    std::string code;
-    AppendU32(&code, static_cast<uint32_t>(ErrorCode::kRefusedStream));
-    WriteFrame(kRstStream, 0, id, code);
+    WriteReset(id, ErrorCode::kRefusedStream);
     return true;
   }
   if (too_large) {
-    std::string code;
-    AppendU32(&code, static_cast<uint32_t>(ErrorCode::kEnhanceYourCalm));
-    WriteFrame(kRstStream, 0, id, code);
+    WriteReset(id, ErrorCode::kEnhanceYourCalm);
     return true;
   }
   Stream& stream = streams_[id];
@@ -369,6 +372,7 @@ bool Session::HandleSettings(uint8_t flags, StreamId id, std::string_view payloa
     return true;
   }
   if (payload.size() % 6 != 0) return Fail(ErrorCode::kFrameSizeError, "SETTINGS length");
+  std::optional<int64_t> new_stream_window;
   for (size_t at = 0; at < payload.size(); at += 6) {
     const uint16_t setting = static_cast<uint16_t>((static_cast<uint8_t>(payload[at]) << 8) |
                                                    static_cast<uint8_t>(payload[at + 1]));
@@ -383,20 +387,12 @@ bool Session::HandleSettings(uint8_t flags, StreamId id, std::string_view payloa
       case kEnablePush:
         if (value > 1) return Fail(ErrorCode::kProtocolError, "SETTINGS_ENABLE_PUSH above 1");
         break;
-      case kInitialWindowSize: {
+      case kInitialWindowSize:
         if (value > kWindowBytesMax) {
           return Fail(ErrorCode::kFlowControlError, "SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1");
         }
-        const int64_t delta = int64_t{value} - peer_stream_window_bytes_;
-        for (auto& [stream_id, stream] : streams_) {
-          stream.send_window += delta;
-          if (stream.send_window > kWindowBytesMax) {
-            return Fail(ErrorCode::kFlowControlError, "a stream window above 2^31-1");
-          }
-        }
-        peer_stream_window_bytes_ = value;
+        new_stream_window = value;  // Applied once, after the loop: the last value wins.
         break;
-      }
       case kMaxFrameSize:
         if (value < kDefaultFrameBytesMax || value > (1u << 24) - 1) {
           return Fail(ErrorCode::kProtocolError, "SETTINGS_MAX_FRAME_SIZE out of range");
@@ -407,9 +403,19 @@ bool Session::HandleSettings(uint8_t flags, StreamId id, std::string_view payloa
         break;  // The rest are advisory.
     }
   }
+  if (new_stream_window) {
+    const int64_t delta = *new_stream_window - peer_stream_window_bytes_;
+    for (auto& [stream_id, stream] : streams_) {
+      stream.send_window += delta;
+      if (stream.send_window > kWindowBytesMax) {
+        return Fail(ErrorCode::kFlowControlError, "a stream window above 2^31-1");
+      }
+    }
+    peer_stream_window_bytes_ = *new_stream_window;
+  }
   settings_received_ = true;
   WriteFrame(kSettings, kAck, 0, {});
-  FlushPending();
+  if (new_stream_window) FlushPending(/*every_stream=*/true);
   return true;
 }
 
@@ -435,7 +441,10 @@ bool Session::HandleWindowUpdate(StreamId id, std::string_view payload,
     return true;
   }
   it->second.send_window += increment;
-  FlushPending();
+  if (it->second.pending_offset < it->second.pending.size() &&
+      FlushStream(id, it->second) && it->second.local_closed) {
+    FinishIfDone(id);
+  }
   return true;
 }
 
@@ -447,6 +456,7 @@ bool Session::HandleResetStream(StreamId id, std::string_view payload,
   auto it = streams_.find(id);
   if (it == streams_.end()) return true;
   blocked_data_bytes_ -= it->second.pending.size() - it->second.pending_offset;
+  waiting_for_connection_.erase(id);
   streams_.erase(it);
   StreamEvent event;
   event.kind = StreamEvent::Kind::kReset;
@@ -463,6 +473,7 @@ bool Session::HandleGoAway(std::string_view payload, std::vector<StreamEvent>* e
   const StreamId last = ReadU32(payload, 0) & 0x7fffffffu;
   for (auto it = streams_.upper_bound(last); it != streams_.end();) {
     blocked_data_bytes_ -= it->second.pending.size() - it->second.pending_offset;
+    waiting_for_connection_.erase(it->first);
     StreamEvent event;
     event.kind = StreamEvent::Kind::kReset;
     event.stream = it->first;
@@ -496,10 +507,21 @@ void Session::ResetStream(StreamId id, ErrorCode code) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   blocked_data_bytes_ -= it->second.pending.size() - it->second.pending_offset;
+  waiting_for_connection_.erase(id);
   streams_.erase(it);
+  WriteReset(id, code);
+}
+
+void Session::WriteReset(StreamId id, ErrorCode code) {
   std::string payload;
   AppendU32(&payload, static_cast<uint32_t>(code));
   WriteFrame(kRstStream, 0, id, payload);
+  constexpr size_t kRememberedResetsMax = 4096;
+  if (reset_by_us_.insert(id).second) reset_order_.push_back(id);
+  if (reset_order_.size() > kRememberedResetsMax) {
+    reset_by_us_.erase(reset_order_.front());
+    reset_order_.pop_front();
+  }
 }
 
 void Session::ResetAndForget(StreamId id, ErrorCode code, std::vector<StreamEvent>* events) {
@@ -573,6 +595,7 @@ bool Session::SendData(StreamId id, std::string_view data, bool end_stream) {
     stream.pending_offset = 0;
     blocked_data_bytes_ += stream.pending.size();
     stream.end_after_pending = end_stream;
+    if (stream.send_window > 0) waiting_for_connection_.insert(id);
   }
   if (end_stream) {
     stream.local_closed = true;
@@ -598,10 +621,14 @@ bool Session::SendTrailers(StreamId id, std::string_view header_block) {
 }
 
 bool Session::FlushStream(StreamId id, Stream& stream) {
+  waiting_for_connection_.erase(id);
   while (stream.pending_offset < stream.pending.size()) {
     const int64_t allowed = std::min({connection_send_window_, stream.send_window,
                                       static_cast<int64_t>(peer_frame_bytes_max_)});
-    if (allowed <= 0) return false;
+    if (allowed <= 0) {
+      if (stream.send_window > 0) waiting_for_connection_.insert(id);
+      return false;
+    }
     const size_t n =
         std::min(stream.pending.size() - stream.pending_offset, static_cast<size_t>(allowed));
     const bool last = stream.pending_offset + n == stream.pending.size();
@@ -623,15 +650,27 @@ bool Session::FlushStream(StreamId id, Stream& stream) {
   return true;
 }
 
-void Session::FlushPending() {
-  if (blocked_data_bytes_ == 0 || connection_send_window_ <= 0) return;
-  std::vector<StreamId> finished;
-  for (auto& [id, stream] : streams_) {
-    if (stream.pending_offset >= stream.pending.size()) continue;
-    if (FlushStream(id, stream) && stream.local_closed) finished.push_back(id);
-    if (connection_send_window_ <= 0) break;
+void Session::FlushPending(bool every_stream) {
+  if (blocked_data_bytes_ == 0) return;
+  if (!every_stream && connection_send_window_ <= 0) return;
+  std::vector<StreamId> candidates;
+  if (every_stream) {
+    for (const auto& [id, stream] : streams_) {
+      if (stream.pending_offset < stream.pending.size()) candidates.push_back(id);
+    }
+  } else {
+    candidates.assign(waiting_for_connection_.begin(), waiting_for_connection_.end());
   }
-  for (const StreamId id : finished) FinishIfDone(id);
+  for (const StreamId id : candidates) {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) continue;
+    if (connection_send_window_ <= 0) {
+      // Out of connection window: the rest wait for it (those in the set already are).
+      if (it->second.send_window > 0) waiting_for_connection_.insert(id);
+      continue;
+    }
+    if (FlushStream(id, it->second) && it->second.local_closed) FinishIfDone(id);
+  }
 }
 
 void Session::FinishIfDone(StreamId id) {
@@ -644,12 +683,11 @@ void Session::FinishIfDone(StreamId id) {
   }
   const bool remote_closed = stream.remote_closed;
   if (!remote_closed && options_.role == Role::kClient) return;  // The response is still due.
+  waiting_for_connection_.erase(id);
   streams_.erase(it);
   if (!remote_closed) {
     // §8.1: the response is complete while the request is not; tell the client to stop sending.
-    std::string payload;
-    AppendU32(&payload, static_cast<uint32_t>(ErrorCode::kNoError));
-    WriteFrame(kRstStream, 0, id, payload);
+    WriteReset(id, ErrorCode::kNoError);
   }
 }
 

@@ -27,7 +27,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,7 +73,7 @@ struct SessionOptions {
   uint32_t stream_window_bytes = 4u << 20;       // Advertised SETTINGS_INITIAL_WINDOW_SIZE.
   uint32_t connection_window_bytes = 16u << 20;  // Raised to by a WINDOW_UPDATE at start.
   uint32_t header_list_bytes_max = 64u << 10;    // Advertised SETTINGS_MAX_HEADER_LIST_SIZE.
-  uint32_t header_block_bytes_max = 256u << 10;  // HEADERS + CONTINUATION bytes of one block.
+  uint32_t header_block_bytes_max = 64u << 10;   // HEADERS + CONTINUATION bytes of one block.
 };
 
 struct StreamEvent {
@@ -119,6 +121,8 @@ class Session {
   void TakeOutput(std::string* out);
 
   bool closed() const { return closed_; }
+  // The peer's preface (server) and first SETTINGS have arrived.
+  bool handshake_done() const { return settings_received_; }
   size_t open_streams() const { return streams_.size(); }
   // Bytes of DATA waiting for the peer's flow-control window, over all streams.
   size_t blocked_data_bytes() const { return blocked_data_bytes_; }
@@ -160,12 +164,15 @@ class Session {
 
   void WriteFrame(uint8_t type, uint8_t flags, StreamId stream, std::string_view payload);
   void WriteHeaderBlock(StreamId stream, std::string_view block, bool end_stream);
-  // Sends what the windows allow of every stream's pending data (and trailers behind it).
-  void FlushPending();
+  // Sends what the windows allow of the pending data (and trailers behind it) of the streams
+  // that waited for the connection window (or, after SETTINGS, of every stream with data).
+  void FlushPending(bool every_stream = false);
   // Sends as much of `stream`'s pending data as the windows allow; true if all of it went.
   bool FlushStream(StreamId id, Stream& stream);
   void ReturnCredit(StreamId id, Stream* stream, size_t bytes);
   void FinishIfDone(StreamId id);
+  // Sends RST_STREAM for `id` and remembers it in reset_by_us_.
+  void WriteReset(StreamId id, ErrorCode code);
 
   const SessionOptions options_;
   HpackDecoder decoder_;
@@ -197,6 +204,14 @@ class Session {
   StreamId next_stream_ = 1;         // Client: the id OpenStream gives next.
   std::map<StreamId, Stream> streams_;
   size_t blocked_data_bytes_ = 0;
+  // Streams whose data waits for the connection window (their own window had room): what a
+  // connection-level WINDOW_UPDATE can move. Streams waiting on their own window are moved by
+  // their own WINDOW_UPDATE or by SETTINGS, so a flood of small updates costs O(1) each.
+  std::set<StreamId> waiting_for_connection_;
+  // Streams we reset lately (bounded, oldest forgotten): the client may still send on them, and
+  // those frames are ignored rather than treated as the protocol error they would be otherwise.
+  std::set<StreamId> reset_by_us_;
+  std::deque<StreamId> reset_order_;
 };
 
 }  // namespace cairn::http2

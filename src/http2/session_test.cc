@@ -436,6 +436,69 @@ TEST(GrpcConnection, TooMuchBufferedRequestDataEndsTheConnection) {
   EXPECT_EQ(GoAwayCode(client), static_cast<uint32_t>(ErrorCode::kEnhanceYourCalm));
 }
 
+TEST(GrpcConnection, CompletedRequestsNoLongerCountAsBuffered) {
+  GrpcConnectionOptions options;
+  options.buffered_bytes_max = 10000;
+  TestClient client(options);
+  // 100 calls of 1 KiB: ten times the bound in all, but never more than one buffered at once.
+  for (StreamId id = 1; id < 200; id += 2) {
+    client.Call(id, "/a/b", std::string(1000, 'x'));
+    ASSERT_TRUE(client.alive_) << "call " << id;
+    ASSERT_TRUE(client.connection_.Reply(id, Message("ok")));
+  }
+  EXPECT_EQ(client.requests_.size(), 100u);
+}
+
+TEST(GrpcConnection, RequestResetInTheSameReadIsNotDelivered) {
+  TestClient client;
+  client.Send(FrameBytes(kHeaders, kEndHeaders, 1, RequestBlock("/a/b")) +
+              FrameBytes(kData, kEndStream, 1, Message("x")) + FrameBytes(kRst, 0, 1, Be32(8)));
+  EXPECT_TRUE(client.requests_.empty());
+  EXPECT_TRUE(client.alive_);
+}
+
+TEST(GrpcConnection, MoreBytesThanTheMessageDeclaresIsInternal) {
+  TestClient client;
+  client.Send(FrameBytes(kHeaders, kEndHeaders, 1, RequestBlock("/a/b")) +
+              FrameBytes(kData, 0, 1, Message("one") + "tail"));
+  EXPECT_EQ(client.Value(client.HeaderBlocks(1)[0], "grpc-status"), "13");
+}
+
+TEST(ServerSession, HeadersOnAStreamWeResetAreIgnored) {
+  GrpcConnectionOptions options;
+  options.message_bytes_max = 10;
+  TestClient client(options);
+  // Rejected while the client is still sending: we end the stream with RST_STREAM(NO_ERROR).
+  client.Send(FrameBytes(kHeaders, kEndHeaders, 1, RequestBlock("/a/b")) +
+              FrameBytes(kData, 0, 1, PrefixOf(100, 20)));
+  ASSERT_EQ(client.OfType(kRst).size(), 1u);
+  // The client's trailers were already on their way: ignored, the connection lives.
+  std::string trailers;
+  EncodeLiteralField("x-late", "1", &trailers);
+  EXPECT_TRUE(client.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, trailers)));
+  client.Call(3, "/a/b", "fine");
+  EXPECT_EQ(client.requests_.size(), 1u);
+  // HEADERS on a lower stream that was never opened is still a connection error.
+  client.Call(7, "/a/b", "fine");
+  EXPECT_FALSE(client.Send(FrameBytes(kHeaders, kEndHeaders, 5, RequestBlock("/a/b"))));
+}
+
+TEST(ServerSession, WindowUpdateFloodCostsLittleWithManyBlockedStreams) {
+  TestClient client({}, Setting(4, 0));  // Every stream's window starts at 0.
+  for (StreamId id = 1; id < 400; id += 2) {
+    client.Call(id, "/a/b", "q");
+    ASSERT_TRUE(client.connection_.Reply(id, Message("r")));
+  }
+  client.Drain();
+  EXPECT_EQ(client.OfType(kData).size(), 0u);
+  std::string flood;
+  for (int i = 0; i < 1000; ++i) flood += FrameBytes(kWindowUpdate, 0, 0, Be32(1));
+  EXPECT_TRUE(client.Send(flood));
+  EXPECT_EQ(client.OfType(kData).size(), 0u) << "no stream has room of its own";
+  client.Send(FrameBytes(kWindowUpdate, 0, 1, Be32(100)));
+  EXPECT_EQ(client.DataOf(1), Message("r"));
+}
+
 TEST(GrpcConnection, RandomBytesNeverCrashTheServer) {
   std::mt19937 random(5);
   for (int round = 0; round < 500; ++round) {

@@ -231,9 +231,20 @@ constexpr size_t kEncodedKeyBytesMin = 4 + 1 + 4;
 constexpr size_t kEncodedVersionBytesMin = 8 + 8 + 1 + 8 + 8 + 8 + 4;
 static_assert(kSnapshotHeaderBytes == sizeof(kSnapshotMagic) + sizeof(kSnapshotFormatVersion));
 
+// A version's fixed-width part in a snapshot: main, sub, tombstone, create revision, version,
+// lease, value length.
+constexpr size_t kVersionFixedBytes = 8 + 8 + 1 + 8 + 8 + 8 + 4;
+
+template <typename T>
+char* PutLittleEndian(char* at, T value) {
+  for (size_t i = 0; i < sizeof(T); ++i) at[i] = static_cast<char>(value >> (8 * i));
+  return at + sizeof(T);
+}
+
+// Appends fixed-width little-endian fields and length-prefixed bytes to a string it does not own.
 class Encoder {
  public:
-  void Reserve(size_t bytes) { out_.reserve(bytes); }
+  explicit Encoder(std::string& out) : out_(out) {}
   void U8(uint8_t value) { out_.push_back(static_cast<char>(value)); }
   void U32(uint32_t value) { Fixed<4>(value); }
   void U64(uint64_t value) { Fixed<8>(value); }
@@ -244,10 +255,8 @@ class Encoder {
     U32(static_cast<uint32_t>(bytes.size()));
     out_.append(bytes);
   }
-  std::string& out() { return out_; }
 
  private:
-  // Little-endian, appended at once.
   template <size_t kBytes>
   void Fixed(uint64_t value) {
     char bytes[kBytes];
@@ -255,7 +264,7 @@ class Encoder {
     out_.append(bytes, kBytes);
   }
 
-  std::string out_;
+  std::string& out_;
 };
 
 class Decoder {
@@ -766,42 +775,113 @@ Result<HybridTimestamp> MvccStore::TimestampOf(Revision revision) const {
 }
 
 std::string MvccStore::Serialize() const {
+  SnapshotWriter writer = BeginSnapshot();
+  CAIRN_CHECK(writer.Continue(std::numeric_limits<size_t>::max()),
+              "an unbounded slice serializes the whole store");
+  std::string out = writer.TakeUnsealed();
+  SealSnapshot(&out);
+  return out;
+}
+
+MvccStore::SnapshotWriter MvccStore::BeginSnapshot() const {
+  return SnapshotWriter(*this);
+}
+
+MvccStore::SnapshotWriter::SnapshotWriter(const MvccStore& store)
+    : store_(&store), revision_(store.current_revision_), compacted_(store.compacted_revision_) {
   // Reserved from the store's counters (no extra walk): bytes_used_ counts each version's key and
   // value, so this bounds the output, exactly when every key has one version. The buffer never
   // grows (a doubling string would briefly hold 1.5-3x the state during a snapshot).
-  const size_t bytes = 4 + 4 + 8 + 8 + 8 + 8 * revisions_.size() + 8 + 4 + 8 * keys_.size() +
-                       (8 + 8 + 1 + 8 + 8 + 8 + 4) * versions_held_ + bytes_used_;
-  Encoder encoder;
-  encoder.Reserve(bytes);
+  const size_t bytes = kSnapshotHeaderBytes + 8 + 8 + 8 + 8 * store.revisions_.size() + 8 +
+                       8 * store.keys_.size() + kVersionFixedBytes * store.versions_held_ +
+                       store.bytes_used_ + kSnapshotTrailerBytes;
+  out_.reserve(bytes);
+  Encoder encoder(out_);
   encoder.U32(kSnapshotMagic);
   encoder.U32(kSnapshotFormatVersion);
-  encoder.I64(current_revision_.value());
-  encoder.I64(compacted_revision_.value());
-  encoder.U64(revisions_.size());
-  for (const RevisionEntry& entry : revisions_) encoder.U64(entry.timestamp.packed());
-  encoder.U64(keys_.size());
-  for (const auto& [key, history] : keys_) {
+  encoder.I64(revision_.value());
+  encoder.I64(compacted_.value());
+  timestamps_left_ = store.revisions_.size();
+  encoder.U64(timestamps_left_);
+}
+
+bool MvccStore::SnapshotWriter::stale() const {
+  return store_->compacted_revision_ != compacted_;
+}
+
+bool MvccStore::SnapshotWriter::Continue(size_t bytes_max) {
+  CAIRN_CHECK(!stale(), "a snapshot writer is not continued past a compaction");
+  CAIRN_CHECK(store_->current_revision_ >= revision_, "the store only grows under a writer");
+  if (done_) return true;
+  const size_t stop_at = out_.size() + std::min(bytes_max, std::numeric_limits<size_t>::max() / 2);
+  Encoder encoder(out_);
+  // Timestamps of revisions first_logged_revision() .. revision_ (the deque only grows at the
+  // back while no compaction runs, so indexes stay put).
+  while (timestamps_left_ > 0) {
+    if (out_.size() >= stop_at) return false;
+    encoder.U64(store_->revisions_[next_timestamp_++].timestamp.packed());
+    --timestamps_left_;
+  }
+  if (!keys_begun_) {
+    keys_begun_ = true;
+    key_count_offset_ = out_.size();
+    encoder.U64(0);  // The key count, written once known.
+  }
+  // Keys inserted before `next_key_` since the last slice are newer than the snapshot.
+  auto it = resume_ ? store_->keys_.lower_bound(next_key_) : store_->keys_.begin();
+  for (; it != store_->keys_.end(); ++it) {
+    if (out_.size() >= stop_at) {
+      resume_ = true;
+      next_key_ = it->first;
+      return false;
+    }
+    const auto& [key, history] = *it;
     CAIRN_CHECK(!history.versions.empty(), "a key in the index has at least one version ({})",
                 key);
-    CAIRN_CHECK(history.versions.size() <= std::numeric_limits<uint32_t>::max(),
-                "a key's version count fits a u32 ({} has {})", key, history.versions.size());
+    // Versions are in revision order: those of the snapshot are a prefix.
+    const auto end = std::partition_point(
+        history.versions.begin(), history.versions.end(),
+        [this](const VersionRecord& record) { return record.main <= revision_; });
+    const size_t count = static_cast<size_t>(end - history.versions.begin());
+    if (count == 0) continue;  // Created after the snapshot's revision.
+    CAIRN_CHECK(count <= std::numeric_limits<uint32_t>::max(),
+                "a key's version count fits a u32 ({} has {})", key, count);
     encoder.Bytes(key);
-    encoder.U32(static_cast<uint32_t>(history.versions.size()));
-    for (const VersionRecord& record : history.versions) {
-      encoder.I64(record.main.value());
-      encoder.I64(record.sub);
-      encoder.U8(record.tombstone ? 1 : 0);
-      encoder.I64(record.create_revision.value());
-      encoder.I64(record.version);
-      encoder.I64(record.lease);
-      encoder.Bytes(record.value);
+    encoder.U32(static_cast<uint32_t>(count));
+    for (auto record = history.versions.begin(); record != end; ++record) {
+      // The fixed fields in one append (eight appends per version cost more than the copying).
+      char fixed[kVersionFixedBytes];
+      char* at = fixed;
+      at = PutLittleEndian(at, static_cast<uint64_t>(record->main.value()));
+      at = PutLittleEndian(at, static_cast<uint64_t>(record->sub));
+      *at++ = static_cast<char>(record->tombstone ? 1 : 0);
+      at = PutLittleEndian(at, static_cast<uint64_t>(record->create_revision.value()));
+      at = PutLittleEndian(at, static_cast<uint64_t>(record->version));
+      at = PutLittleEndian(at, static_cast<uint64_t>(record->lease));
+      CAIRN_CHECK(record->value.size() <= std::numeric_limits<uint32_t>::max(),
+                  "values fit a u32 length (got {} bytes)", record->value.size());
+      at = PutLittleEndian(at, static_cast<uint32_t>(record->value.size()));
+      out_.append(fixed, kVersionFixedBytes);
+      out_.append(record->value);
     }
+    ++keys_written_;
   }
-  std::string& out = encoder.out();
-  encoder.U32(crc32c::Value(out));
-  CAIRN_CHECK(out.size() <= bytes, "a serialized store fits the {} bytes reserved, not {}", bytes,
-              out.size());
-  return std::move(out);
+  for (size_t i = 0; i < 8; ++i) {
+    out_[key_count_offset_ + i] = static_cast<char>(keys_written_ >> (8 * i));
+  }
+  done_ = true;
+  return true;
+}
+
+std::string MvccStore::SnapshotWriter::TakeUnsealed() {
+  CAIRN_CHECK(done_, "a snapshot is taken only once complete");
+  return std::move(out_);
+}
+
+void MvccStore::SealSnapshot(std::string* unsealed) {
+  CAIRN_CHECK(unsealed->size() >= kSnapshotHeaderBytes, "a snapshot has its header");
+  const uint32_t crc = crc32c::Value(*unsealed);
+  Encoder(*unsealed).U32(crc);
 }
 
 Result<MvccStore> MvccStore::Restore(std::string_view snapshot, MvccOptions options) {

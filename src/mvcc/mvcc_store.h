@@ -236,6 +236,46 @@ class MvccStore {
 
   // The whole store in a versioned, checksummed binary form (layout in mvcc_store.cc).
   [[nodiscard]] std::string Serialize() const;
+
+  // Serialize(), a slice at a time, so that serializing a large store never holds its owner's
+  // thread for long: the owner applies writes between slices and the snapshot still shows the
+  // store as of BeginSnapshot. That works because the store is multi-version: a slice writes each
+  // key's versions up to the starting revision and skips the newer ones, and keys are visited in
+  // order from the last one written (keys created meanwhile are skipped too, having no version
+  // that old). Only a compaction rewrites history: after one the writer is stale and must be
+  // dropped. Replacing the store (Restore) likewise ends the writer; the owner drops it. The
+  // writer refers to the store: it lives on the store's thread and never outlives the store.
+  class SnapshotWriter {
+   public:
+    // Appends roughly `bytes_max` more (whole keys); true once the snapshot is complete.
+    bool Continue(size_t bytes_max);
+    // A compaction since BeginSnapshot: the output no longer matches one revision.
+    [[nodiscard]] bool stale() const;
+    [[nodiscard]] Revision revision() const { return revision_; }
+    [[nodiscard]] size_t bytes() const { return out_.size(); }
+    // Once Continue returned true: the snapshot without its checksum (SealSnapshot adds it).
+    [[nodiscard]] std::string TakeUnsealed();
+
+   private:
+    friend class MvccStore;
+    explicit SnapshotWriter(const MvccStore& store);
+
+    const MvccStore* store_;
+    Revision revision_;
+    Revision compacted_;
+    std::string out_;
+    size_t timestamps_left_ = 0;  // Revision timestamps still to write, oldest first.
+    size_t next_timestamp_ = 0;
+    size_t key_count_offset_ = 0;  // Where the key count goes once it is known.
+    uint64_t keys_written_ = 0;
+    bool keys_begun_ = false;
+    bool resume_ = false;
+    std::string next_key_;  // Where the next slice starts.
+    bool done_ = false;
+  };
+  [[nodiscard]] SnapshotWriter BeginSnapshot() const;
+  // Appends the checksum that ends a snapshot; any thread (it reads only `unsealed`).
+  static void SealSnapshot(std::string* unsealed);
   // Rebuilds a store from Serialize's output. Anything malformed gives Corruption (Unsupported for
   // a format version this build does not read), never a crash.
   [[nodiscard]] static Result<MvccStore> Restore(std::string_view snapshot, MvccOptions options);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include <string>
 #include <vector>
 
@@ -850,6 +852,44 @@ TEST_F(MvccStoreTest, SnapshotRoundTrip) {
   // The restored store keeps working, compaction included.
   ASSERT_TRUE(restored->Compact(CompactionRequest{restored->current_revision()}).ok());
   ASSERT_TRUE(restored->Put(PutRequest{.key = "e", .value = "6"}, NextTs()).ok());
+}
+
+TEST_F(MvccStoreTest, SnapshotWrittenInSlicesShowsTheStartRevisionWhileWritesGoOn) {
+  std::mt19937 random(9);
+  auto key = [&random] { return fmt::format("k{:03}", random() % 300); };
+  for (int i = 0; i < 600; ++i) Put(key(), std::string(random() % 40, 'v'));
+  for (int i = 0; i < 40; ++i) Delete(key());
+  ASSERT_TRUE(store_.Compact(CompactionRequest{Revision{200}}).ok());
+  const std::string expected = store_.Serialize();
+  MvccStore::SnapshotWriter writer = store_.BeginSnapshot();
+  int slices = 0;
+  // Between slices: overwrites, deletes, keys before and after the writer's position, and a
+  // transaction — none of it may show in the snapshot.
+  while (!writer.Continue(97)) {
+    ++slices;
+    Put(key(), "new");
+    Put("a" + key(), "before everything");
+    Put("z" + key(), "after everything");
+    if (slices % 3 == 0) Delete(key());
+    if (slices % 5 == 0) RunTxn(TxnRequest{.success = {PutOp(key(), "t"), DeleteOp(key())}});
+    ASSERT_FALSE(writer.stale());
+  }
+  EXPECT_GT(slices, 50);
+  EXPECT_GT(store_.current_revision().value(), writer.revision().value() + 2 * slices);
+  std::string sliced = writer.TakeUnsealed();
+  MvccStore::SealSnapshot(&sliced);
+  EXPECT_EQ(sliced, expected);
+  auto restored = MvccStore::Restore(sliced, MvccOptions{});
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->current_revision(), writer.revision());
+}
+
+TEST_F(MvccStoreTest, CompactionMakesASnapshotWriterStale) {
+  for (int i = 0; i < 50; ++i) Put(fmt::format("k{}", i), "v");
+  MvccStore::SnapshotWriter writer = store_.BeginSnapshot();
+  EXPECT_FALSE(writer.Continue(10));
+  ASSERT_TRUE(store_.Compact(CompactionRequest{Revision{20}}).ok());
+  EXPECT_TRUE(writer.stale());
 }
 
 TEST_F(MvccStoreTest, SnapshotOfEmptyStore) {

@@ -22,6 +22,7 @@ struct ClientPort::Worker {
   std::vector<std::shared_ptr<Connection>> dirty;
   std::optional<asio::steady_timer> drain_timer;  // Set by Stop.
   bool member_wakes_held = false;  // See ClientPort::Dispatch.
+  bool stopping = false;           // Set by Stop on this thread: late connections are closed.
 
   std::mutex mutex;
   std::vector<PendingReply*> replies;  // Answered, not yet sent.
@@ -35,14 +36,29 @@ struct ClientPort::Worker {
 
 thread_local ClientPort::Worker* ClientPort::Worker::current = nullptr;
 
+// Bounds of one connection (see the design note in client_port.h).
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);  // Preface + SETTINGS.
+constexpr auto kLingerTimeout = std::chrono::seconds(1);      // After our last bytes.
+constexpr size_t kCallsInFlightMax = 4096;  // Handed to the member, not yet answered.
+// Reply bytes waiting for the client's flow-control window beyond which new calls are refused.
+constexpr size_t kBlockedBytesMax = 64u << 20;
+
 class ClientPort::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(ClientPort& port, Worker& worker, tcp::socket socket)
-      : port_(port), worker_(worker), socket_(std::move(socket)), grpc_(port.options_.grpc) {}
+      : port_(port),
+        worker_(worker),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        grpc_(port.options_.grpc) {}
 
   void Start() {
     Flush();  // The server's SETTINGS.
     Read();
+    timer_.expires_after(kHandshakeTimeout);
+    timer_.async_wait([self = shared_from_this()](asio::error_code error) {
+      if (!error && !self->grpc_.session().handshake_done()) self->Close();
+    });
   }
 
   // Marks the connection for the end of the current batch's writes.
@@ -53,12 +69,12 @@ class ClientPort::Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // Writes what the session has produced, unless a write is in flight (its completion writes
-  // the rest).
+  // the rest). Once closing and written, lingers (see Linger).
   void Flush() {
     dirty_ = false;
     if (closed_ || writing_) return;
     if (!grpc_.session().HasOutput()) {
-      if (closing_) Close();
+      if (closing_) Linger();
       return;
     }
     grpc_.session().TakeOutput(&write_buffer_);
@@ -72,7 +88,7 @@ class ClientPort::Connection : public std::enable_shared_from_this<Connection> {
                       });
   }
 
-  // Sends GOAWAY and closes once it is written.
+  // Sends GOAWAY; the connection closes once it is written (Linger).
   void GoAway() {
     if (closed_) return;
     grpc_.session().GoAway(http2::ErrorCode::kNoError, "server shutting down");
@@ -82,22 +98,33 @@ class ClientPort::Connection : public std::enable_shared_from_this<Connection> {
 
   void Close() {
     if (closed_) return;
+    auto self = shared_from_this();  // Erasing it from the set must not destroy it here.
     closed_ = true;
     asio::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    timer_.cancel();
     socket_.close(ignored);
     port_.connections_.fetch_sub(1);
-    worker_.connections.erase(shared_from_this());
+    worker_.connections.erase(self);
     if (worker_.connections.empty() && worker_.drain_timer) worker_.drain_timer->cancel();
   }
+
+  // A call of this connection was answered (its reply encoded, or dropped).
+  void CallDone() {
+    CAIRN_CHECK(calls_in_flight_ > 0, "a call is answered once");
+    --calls_in_flight_;
+    ResumeReadingIfDrained();
+  }
+  void CallStarted() { ++calls_in_flight_; }
 
   http2::GrpcConnection& grpc() { return grpc_; }
   bool closed() const { return closed_; }
 
  private:
   void Read() {
+    reading_ = true;
     socket_.async_read_some(asio::buffer(read_buffer_),
                             [self = shared_from_this()](asio::error_code error, size_t bytes) {
+                              self->reading_ = false;
                               self->OnRead(error, bytes);
                             });
   }
@@ -105,10 +132,18 @@ class ClientPort::Connection : public std::enable_shared_from_this<Connection> {
   void OnRead(asio::error_code error, size_t bytes) {
     if (closed_) return;
     if (error) return Close();
+    if (closing_) return Read();  // Lingering: what the client still sends is discarded.
     requests_.clear();
     const bool alive = grpc_.Receive(std::string_view(read_buffer_.data(), bytes), &requests_);
     auto self = shared_from_this();
     for (http2::GrpcRequest& request : requests_) {
+      if (grpc_.session().blocked_data_bytes() > kBlockedBytesMax) {
+        // The client leaves its replies unread (its flow-control window stays shut): no more
+        // work for it until it reads.
+        grpc_.ReplyError(request.stream, http2::GrpcCode::kResourceExhausted,
+                         "too many response bytes waiting for the client to read them");
+        continue;
+      }
       port_.Dispatch(worker_, self, std::move(request));
     }
     requests_.clear();
@@ -116,35 +151,62 @@ class ClientPort::Connection : public std::enable_shared_from_this<Connection> {
     MarkDirty();
     worker_.FlushDirty();
     if (closing_ || closed_) return;
-    if (Backlog() > port_.options_.output_bytes_pause) {
+    if (ShouldPause()) {
       reading_paused_ = true;  // Resumed by ResumeReadingIfDrained.
       return;
     }
     Read();
   }
 
-  size_t Backlog() const {
-    return grpc_.session().output_bytes() + grpc_.session().blocked_data_bytes() +
-           (writing_ ? write_buffer_.size() : 0);
+  // Unwritten output (not replies waiting for the client's window: only reading brings the
+  // WINDOW_UPDATE that sends them) or too many calls at the member.
+  bool ShouldPause() const {
+    return grpc_.session().output_bytes() + (writing_ ? write_buffer_.size() : 0) >
+               port_.options_.output_bytes_pause ||
+           calls_in_flight_ >= kCallsInFlightMax;
   }
 
   void ResumeReadingIfDrained() {
-    if (!reading_paused_ || closed_ || closing_) return;
-    if (Backlog() > port_.options_.output_bytes_pause / 2) return;
+    if (!reading_paused_ || closed_ || closing_ || reading_) return;
+    if (grpc_.session().output_bytes() + (writing_ ? write_buffer_.size() : 0) >
+            port_.options_.output_bytes_pause / 2 ||
+        calls_in_flight_ >= kCallsInFlightMax / 2) {
+      return;
+    }
     reading_paused_ = false;
     Read();
+  }
+
+  // Everything is written: end our side and read until the client closes (or a second passes),
+  // so the client reads the GOAWAY and the last replies instead of a reset (closing a socket
+  // with unread input makes the kernel send RST, and the peer may drop what it had not read).
+  void Linger() {
+    if (lingering_ || closed_) return;
+    lingering_ = true;
+    asio::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    timer_.cancel();
+    timer_.expires_after(kLingerTimeout);
+    timer_.async_wait([self = shared_from_this()](asio::error_code error) {
+      if (!error) self->Close();
+    });
+    if (!reading_) Read();
   }
 
   ClientPort& port_;
   Worker& worker_;
   tcp::socket socket_;
+  asio::steady_timer timer_;  // The handshake deadline, then the linger deadline.
   http2::GrpcConnection grpc_;
   std::array<char, 64 * 1024> read_buffer_{};
   std::vector<http2::GrpcRequest> requests_;
   std::string write_buffer_;
+  size_t calls_in_flight_ = 0;
+  bool reading_ = false;
   bool writing_ = false;
   bool reading_paused_ = false;
-  bool closing_ = false;  // Close once the output is written.
+  bool closing_ = false;  // No more requests; close once the output is written.
+  bool lingering_ = false;
   bool closed_ = false;
   bool dirty_ = false;
 };
@@ -182,8 +244,16 @@ void ClientPort::Post(Worker& worker, PendingReply* reply) {
 
 void ClientPort::Encode(Connection& connection, http2::StreamId stream, const grpc::Status& status,
                         const google::protobuf::MessageLite& response) {
+  connection.CallDone();
   if (connection.closed()) return;
-  if (status.ok()) {
+  // Protobuf serializes at most 2 GiB (and a gRPC message's length is 32 bits).
+  constexpr size_t kResponseBytesMax = (size_t{1} << 31) - 1;
+  if (status.ok() && response.ByteSizeLong() > kResponseBytesMax) {
+    connection.grpc().ReplyError(
+        stream, http2::GrpcCode::kResourceExhausted,
+        fmt::format("grpc: trying to send message larger than max ({} vs. {})",
+                    response.ByteSizeLong(), kResponseBytesMax));
+  } else if (status.ok()) {
     const size_t bytes = response.ByteSizeLong();
     std::string framed(http2::kGrpcMessagePrefixBytes + bytes, '\0');
     http2::WriteMessagePrefix(framed.data(), bytes);
@@ -253,6 +323,11 @@ void ClientPort::Accept(tcp::acceptor& acceptor) {
       // The socket already belongs to `target`'s io_context; the connection starts on its thread.
       asio::post(target.io, [this, &target, s = std::move(socket)]() mutable {
         asio::error_code ignored;
+        if (target.stopping) {  // Accepted just before Stop: not served.
+          s.close(ignored);
+          connections_.fetch_sub(1);
+          return;
+        }
         s.set_option(tcp::no_delay(true), ignored);
         auto connection = std::make_shared<Connection>(*this, target, std::move(s));
         target.connections.insert(connection);
@@ -280,6 +355,7 @@ void ClientPort::Dispatch(Worker& worker, const std::shared_ptr<Connection>& con
   const std::string_view message = request.message();
   auto serve = [&]<typename Req, typename Resp>(void (EtcdServices::*handler)(
       WireCall<Req, Resp>&)) {
+    connection->CallStarted();
     auto* call = new WireCall<Req, Resp>(worker, connection, request.stream);
     if (!call->request().ParseFromArray(message.data(), static_cast<int>(message.size()))) {
       call->Answer(grpc::Status(grpc::StatusCode::INTERNAL,
@@ -335,6 +411,7 @@ void ClientPort::Stop() {
           acceptor->close(ignored);
         }
       }
+      w.stopping = true;
       w.SendReplies();  // The member's last answers ("server stopped") go out before GOAWAY.
       const auto connections = w.connections;
       for (const auto& connection : connections) connection->GoAway();

@@ -12,12 +12,18 @@
 // call with its own sendmsg. (Figures: docs/benchmarks.md.) The member thread never encodes or
 // writes.
 //
-// Back-pressure: a connection whose unsent output passes `output_bytes_pause` stops reading until
-// it drains, so a client that sends but does not read cannot grow the server's memory; requests
-// in flight are bounded by the member's queue and each connection's stream limit.
+// Bounds, per connection: a connection stops reading while its unwritten output passes
+// `output_bytes_pause` or 4,096 of its calls wait at the member (reading resumes as they drain),
+// so a client that sends but does not read, or opens and cancels streams in a loop, cannot grow
+// the server's memory or the member's queue; replies held back by the client's own flow-control
+// window do not stop reading (only reading brings the WINDOW_UPDATE that releases them), but past
+// 64 MiB of them new calls are refused (RESOURCE_EXHAUSTED). 10 s to send the preface and
+// SETTINGS; 4,096 connections per port.
 //
 // Shutdown (Stop): after the member has stopped (every call answered), each connection gets
-// GOAWAY and is closed once written; whatever has not drained in `drain_timeout_ms` is closed.
+// GOAWAY; once it is written the connection shuts its sending side and reads until the client
+// closes (at most a second), so the client sees the GOAWAY rather than a reset. Whatever has not
+// finished in `drain_timeout_ms` is closed.
 #pragma once
 
 #include <grpcpp/support/status.h>

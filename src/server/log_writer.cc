@@ -66,6 +66,15 @@ Status LogWriter::RunAndWait(std::function<Status()> action) {
   return future.get();
 }
 
+void LogWriter::RunLater(std::function<Status()> action) {
+  std::lock_guard lock(mutex_);
+  // Not bounded by jobs_max: the member queues one per saved snapshot.
+  queue_.push_back(Item{std::nullopt, [this, action = std::move(action)] {
+                          if (Status status = action(); !status.ok()) Failed(status);
+                        }});
+  if (queue_.size() == 1) wake_writer_.notify_one();
+}
+
 void LogWriter::Run() {
   std::vector<Item> items;
   while (true) {

@@ -60,6 +60,9 @@ class LogWriter {
   bool AllJobsDone() const { return unfinished_jobs_.load(std::memory_order_acquire) == 0; }
   // Runs `action` on the writer thread after every job submitted before it, and waits for it.
   Status RunAndWait(std::function<Status()> action);
+  // Runs `action` on the writer thread after every job submitted before it, without waiting; its
+  // failure is a storage failure (final, like a failed write).
+  void RunLater(std::function<Status()> action);
 
  private:
   struct Item {

@@ -235,7 +235,7 @@ void MemberNode::Run() {
       bool idle = false;
       {
         std::lock_guard lock(mutex_);
-        idle = events_.empty() && !stopping_;
+        idle = events_.empty() && !stopping_ && !BackgroundWorkLeft();
       }
       if (idle) io_->run_one_until(next_tick);
       io_->poll();
@@ -244,7 +244,10 @@ void MemberNode::Run() {
     {
       std::unique_lock lock(mutex_);
       if (io_ == nullptr) {
-        wake_.wait_until(lock, next_tick, [&] { return stopping_ || !events_.empty(); });
+        // A snapshot being serialized is work too: its next slice runs without waiting.
+        wake_.wait_until(lock, next_tick, [&] {
+          return stopping_ || !events_.empty() || BackgroundWorkLeft();
+        });
       }
       if (stopping_) break;
       if (events_.size() <= kEventsPerTurnMax) {
@@ -433,6 +436,10 @@ void MemberNode::HandleReady() {
     // The leader's snapshot passed the transport's checksum; a store that does not decode is
     // a bug or a peer of another format version, never something to half-apply.
     CAIRN_CHECK(restored.ok(), "an installed snapshot decodes: {}", restored.status().ToString());
+    if (snapshot_serializing_) {  // Its writer reads the store being replaced.
+      snapshot_serializing_.reset();
+      snapshot_in_flight_ = false;
+    }
     store_ = std::move(restored).value();
     applied_index_ = snapshot.index;
     snapshot_index_ = snapshot.index;
@@ -555,28 +562,64 @@ void MemberNode::ServeReads(const std::vector<consensus::ReadState>& reads) {
   }
 }
 
+// One slice of snapshot serialization per member turn: about a millisecond of copying, so the
+// requests of the turn wait at most that long for it (a 60 MiB store serialized at once held the
+// thread for ~90 ms).
+constexpr size_t kSnapshotSliceBytes = 512u << 10;
+// Log entries a snapshot released, freed per member turn (about a millisecond's worth).
+constexpr size_t kEntriesFreedPerTurn = 8192;
+
 void MemberNode::MaybeSnapshot() {
-  // Only what is both applied and durable locally: the snapshot lets the log behind it go.
-  const LogIndex index = std::min(applied_index_, durable_index_);
+  if (!released_entries_.empty()) FreeReleasedEntries();
+  if (snapshot_serializing_) return ContinueSnapshot();
   if (snapshot_in_flight_ || options_.snapshot_count == 0 ||
-      index.value() < snapshot_index_.value() + options_.snapshot_count) {
+      applied_index_.value() < snapshot_index_.value() + options_.snapshot_count) {
     return;
   }
+  // The snapshot holds the store as applied; its index must also be durable here (it lets the
+  // log behind it go). A leader can apply an entry its own log has not synced yet (a quorum of
+  // followers has): then wait a turn rather than label a later state with an earlier index,
+  // which a restart would replay on top of it.
+  if (applied_index_ > durable_index_) return;
+  const LogIndex index = applied_index_;
   const std::optional<Generation> generation = replica_->log().GenerationAt(index);
   if (!generation) return;
-  // The state is copied here (the store keeps changing); writing and syncing the file, the slow
-  // part, happens on the snapshot thread while this thread goes on serving.
-  const auto serialize_start = Clock::now();
-  std::string data = store_.Serialize();
-  const double serialize_ms = SecondsSince(serialize_start) * 1e3;
-  const consensus::Membership membership = replica_->MembershipAt(index);
-  const Revision revision = store_.current_revision();
-  if (snapshot_thread_.joinable()) snapshot_thread_.join();  // The previous one has reported.
   snapshot_in_flight_ = true;
-  snapshot_thread_ = std::thread([this, index, generation = *generation, membership, revision,
-                                  serialize_ms, data = std::move(data)]() mutable {
+  snapshot_serializing_.emplace(SnapshotInProgress{store_.BeginSnapshot(), index, *generation,
+                                                   replica_->MembershipAt(index), Clock::now()});
+  ContinueSnapshot();
+}
+
+void MemberNode::ContinueSnapshot() {
+  SnapshotInProgress& job = *snapshot_serializing_;
+  if (job.writer.stale()) {  // A compaction applied meanwhile: start again at a later turn.
+    spdlog::info("member {:x}: snapshot at index {} abandoned after a compaction", id().value(),
+                 job.index);
+    snapshot_serializing_.reset();
+    snapshot_in_flight_ = false;
+    return;
+  }
+  const auto slice_start = Clock::now();
+  const bool complete = job.writer.Continue(kSnapshotSliceBytes);
+  job.member_ms += SecondsSince(slice_start) * 1e3;
+  ++job.slices;
+  if (!complete) return;
+  // Writing, checksumming and syncing the file, the slow part, happen on the snapshot thread.
+  std::string data = job.writer.TakeUnsealed();
+  const LogIndex index = job.index;
+  const Generation generation = job.generation;
+  const consensus::Membership membership = job.membership;
+  const Revision revision = job.writer.revision();
+  const double serialize_ms = job.member_ms;
+  const int slices = job.slices;
+  const double serialize_span_ms = SecondsSince(job.started) * 1e3;
+  snapshot_serializing_.reset();
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();  // The previous one has reported.
+  snapshot_thread_ = std::thread([this, index, generation, membership, revision, serialize_ms,
+                                  slices, serialize_span_ms, data = std::move(data)]() mutable {
     pthread_setname_np(pthread_self(), "cairn-snapshot");
     const auto write_start = Clock::now();
+    mvcc::MvccStore::SealSnapshot(&data);
     auto source = storage_->WriteSnapshot(index, generation, membership, data);
     SnapshotSavedEvent saved{index, source.status(), nullptr};
     if (source.ok()) saved.source = std::move(source).value();
@@ -585,8 +628,10 @@ void MemberNode::MaybeSnapshot() {
     std::string().swap(data);  // The core reads the file back: no copy stays in memory.
     if (saved.status.ok()) {
       spdlog::info("member {:x}: snapshot at index {} (revision {}) saved: {:.1f} MiB, "
-                   "serialized on the member thread in {:.1f} ms, written and synced in {:.0f} ms",
-                   id().value(), index, revision, mib, serialize_ms, write_ms);
+                   "serialized on the member thread in {:.1f} ms over {} slices ({:.0f} ms "
+                   "apart), sealed, written and synced in {:.0f} ms",
+                   id().value(), index, revision, mib, serialize_ms, slices, serialize_span_ms,
+                   write_ms);
     }
     Enqueue(std::move(saved), Source::kInternal);  // Dropped if the member has stopped.
   });
@@ -598,19 +643,25 @@ void MemberNode::SnapshotSaved(SnapshotSavedEvent& saved) {
   const LogIndex index = saved.index;
   if (index <= snapshot_index_) return;  // A leader's snapshot, installed meanwhile, is newer.
   const auto start = Clock::now();
-  if (Status released =
-          log_writer_->RunAndWait([&] { return storage_->ReleaseLogThrough(index); });
-      !released.ok()) {
-    StorageFailed(released);
-  }
-  const double release_ms = SecondsSince(start) * 1e3;
   snapshot_index_ = index;
-  CAIRN_CHECK(replica_->CompactLog(index, std::move(saved.source)).ok(),
+  // The entries the snapshot covers leave memory a slice per turn (FreeReleasedEntries); their
+  // segments are deleted by the log writer after what is queued before (Low-Water Mark): the
+  // snapshot is durable, so neither has to happen before this thread goes on.
+  CAIRN_CHECK(replica_->CompactLog(index, std::move(saved.source), &released_entries_).ok(),
               "compaction at an applied index is accepted");
-  spdlog::info("member {:x}: log compacted through {}: segments released in {:.1f} ms, memory "
-               "in {:.1f} ms", id().value(), index, release_ms,
-               SecondsSince(start) * 1e3 - release_ms);
+  log_writer_->RunLater([this, index] { return storage_->ReleaseLogThrough(index); });
+  spdlog::info("member {:x}: log compacted through {} in {:.1f} ms; {} entries to free", id().value(),
+               index, SecondsSince(start) * 1e3, released_entries_.size() - released_freed_);
   metrics_->snapshots_saved.fetch_add(1, std::memory_order_relaxed);
+}
+
+void MemberNode::FreeReleasedEntries() {
+  const size_t end = std::min(released_entries_.size(), released_freed_ + kEntriesFreedPerTurn);
+  for (; released_freed_ < end; ++released_freed_) released_entries_[released_freed_] = {};
+  if (released_freed_ == released_entries_.size()) {
+    std::vector<wal::Entry>().swap(released_entries_);
+    released_freed_ = 0;
+  }
 }
 
 void MemberNode::ExpireRequests(Clock::time_point now) {

@@ -25,7 +25,9 @@
 //      them after its fdatasync. Then committed entries are applied, reads answered, the core
 //      advanced;
 //   4. take a snapshot every snapshot_count applied entries that are also durable locally: the
-//      store is serialized here, the file written and fdatasynced by a snapshot thread; when it is
+//      store is serialized here a slice per turn (the multi-version store shows the snapshot's
+//      revision while later writes apply), the file sealed, written and fdatasynced by a snapshot
+//      thread; when it is
 //      durable the log writer releases the log behind it (Low-Water Mark) and the core compacts
 //      its log, reading the snapshot back from the file if a follower needs it.
 //
@@ -194,7 +196,15 @@ class MemberNode {
   void ApplyCommand(const cairnpb::Command& command);
   void ServeReads(const std::vector<consensus::ReadState>& reads);
   void MaybeSnapshot();
+  // Serializes one more slice of the snapshot being taken; hands it to the snapshot thread once
+  // complete.
+  void ContinueSnapshot();
   void SnapshotSaved(SnapshotSavedEvent& saved);
+  void FreeReleasedEntries();
+  // Snapshot slices or released entries to free: the thread does not sleep while there are.
+  bool BackgroundWorkLeft() const {
+    return snapshot_serializing_.has_value() || !released_entries_.empty();
+  }
   void ExpireRequests(std::chrono::steady_clock::time_point now);
   void FailAllPending(const Status& status);
   void UpdateMetrics();
@@ -222,7 +232,22 @@ class MemberNode {
   // Writes the snapshot being saved (off the member thread: a large store's file takes seconds to
   // write and fdatasync, longer than an election timeout).
   std::thread snapshot_thread_;
-  bool snapshot_in_flight_ = false;
+  bool snapshot_in_flight_ = false;  // Being serialized here, or written by snapshot_thread_.
+  // The snapshot being serialized, a slice per turn (mvcc::MvccStore::SnapshotWriter), so a large
+  // store never stops this thread for long; reset when the store is replaced by a leader's.
+  struct SnapshotInProgress {
+    mvcc::MvccStore::SnapshotWriter writer;
+    LogIndex index;
+    Generation generation;
+    consensus::Membership membership;
+    std::chrono::steady_clock::time_point started;
+    double member_ms = 0;
+    int slices = 0;
+  };
+  std::optional<SnapshotInProgress> snapshot_serializing_;
+  // Log entries the last snapshot made unnecessary, freed a slice per turn from released_freed_.
+  std::vector<wal::Entry> released_entries_;
+  size_t released_freed_ = 0;
   uint64_t next_request_id_ = 1;
   uint64_t next_read_id_ = 1;
   std::map<uint64_t, PendingWrite> pending_writes_;

@@ -58,7 +58,7 @@ struct SnapshotOptions {
   // The largest snapshot Load accepts; a header claiming more is treated as damage.
   uint64_t snapshot_bytes_max = 8ull << 30;
   // Save fdatasyncs after each slice of this many bytes (see WriteFileAtomically); 0: once.
-  uint64_t sync_every_bytes = 4ull << 20;
+  uint64_t sync_every_bytes = 256ull << 10;
 };
 
 class SnapshotStore {
