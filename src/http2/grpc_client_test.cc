@@ -56,7 +56,8 @@ TEST(GrpcClient, CallsOfEverySizeRoundTripInAnyOrder) {
   pair.Pump();
   ASSERT_EQ(pair.requests.size(), sent.size())
       << "client blocked " << pair.client.session().blocked_data_bytes() << " open "
-      << pair.client.session().open_streams() << " server open " << pair.server.session().open_streams();
+      << pair.client.session().open_streams() << " server open "
+      << pair.server.session().open_streams();
   // The server answers in a shuffled order, each with its request reversed.
   std::shuffle(pair.requests.begin(), pair.requests.end(), random);
   for (const GrpcRequest& request : pair.requests) {

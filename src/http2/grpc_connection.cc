@@ -124,9 +124,9 @@ void GrpcConnection::OnHeaders(StreamEvent& event, std::vector<GrpcRequest>* req
     return;
   }
   if (!encoding.empty() && encoding != "identity") {
-    return Reject(stream, GrpcCode::kUnimplemented,
-                  fmt::format("grpc: Decompressor is not installed for grpc-encoding \"{}\"",
-                              encoding));
+    return Reject(
+        stream, GrpcCode::kUnimplemented,
+        fmt::format("grpc: Decompressor is not installed for grpc-encoding \"{}\"", encoding));
   }
   if (path.empty()) return Reject(stream, GrpcCode::kUnimplemented, "malformed method name: \"\"");
   PendingCall& call = pending_[stream];
@@ -164,8 +164,7 @@ void GrpcConnection::OnData(StreamEvent& event, std::vector<GrpcRequest>* reques
 void GrpcConnection::Complete(StreamId stream, std::vector<GrpcRequest>* requests) {
   auto it = pending_.find(stream);
   if (it == pending_.end()) return;
-  buffered_bytes_ -=
-      std::min(buffered_bytes_, it->second.body.size() + it->second.path.size());
+  buffered_bytes_ -= std::min(buffered_bytes_, it->second.body.size() + it->second.path.size());
   PendingCall call = std::move(it->second);
   pending_.erase(it);
   const std::string_view body = call.body;
@@ -191,8 +190,7 @@ void GrpcConnection::Complete(StreamId stream, std::vector<GrpcRequest>* request
 void GrpcConnection::Forget(StreamId stream) {
   auto it = pending_.find(stream);
   if (it == pending_.end()) return;
-  buffered_bytes_ -=
-      std::min(buffered_bytes_, it->second.body.size() + it->second.path.size());
+  buffered_bytes_ -= std::min(buffered_bytes_, it->second.body.size() + it->second.path.size());
   pending_.erase(it);
 }
 

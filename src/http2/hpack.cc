@@ -391,8 +391,8 @@ Status HpackDecoder::Decode(std::string_view block, std::vector<HeaderField>* fi
       }
       if (!DecodeInteger(block, &pos, 5, &index)) return corrupt("truncated table size update");
       if (index > settings_table_bytes_max_) {
-        return corrupt(fmt::format("table size {} above the advertised {}", index,
-                                   settings_table_bytes_max_));
+        return corrupt(
+            fmt::format("table size {} above the advertised {}", index, settings_table_bytes_max_));
       }
       table_bytes_max_ = index;
       EvictTo(table_bytes_max_);
@@ -404,7 +404,8 @@ Status HpackDecoder::Decode(std::string_view block, std::vector<HeaderField>* fi
     HeaderField field;
     if (index != 0) {
       const HeaderField* named = Lookup(index);
-      if (named == nullptr) return corrupt(fmt::format("name index {} is not in the tables", index));
+      if (named == nullptr)
+        return corrupt(fmt::format("name index {} is not in the tables", index));
       field.name = named->name;
     } else if (!DecodeString(block, &pos, &field.name)) {
       return corrupt("bad name string");

@@ -30,7 +30,8 @@ std::vector<HeaderField> Request(std::string_view scheme, std::string_view path)
 TEST(Hpack, DecodesTheRfcRequestsWithoutHuffman) {
   HpackDecoder decoder;
   std::vector<HeaderField> fields;
-  ASSERT_TRUE(decoder.Decode(Hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"), &fields).ok());
+  ASSERT_TRUE(
+      decoder.Decode(Hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"), &fields).ok());
   EXPECT_EQ(fields, Request("http", "/"));
   EXPECT_EQ(decoder.dynamic_table_bytes(), 57u);
 
@@ -60,10 +61,9 @@ TEST(Hpack, DecodesTheRfcRequestsWithHuffman) {
   EXPECT_EQ(fields, Request("http", "/"));
   ASSERT_TRUE(decoder.Decode(Hex("8286 84be 5886 a8eb 1064 9cbf"), &fields).ok());
   EXPECT_EQ(fields.back(), (HeaderField{"cache-control", "no-cache"}));
-  ASSERT_TRUE(decoder
-                  .Decode(Hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"),
-                          &fields)
-                  .ok());
+  ASSERT_TRUE(
+      decoder.Decode(Hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"), &fields)
+          .ok());
   EXPECT_EQ(fields.back(), (HeaderField{"custom-key", "custom-value"}));
   EXPECT_EQ(decoder.dynamic_table_bytes(), 164u);
 }

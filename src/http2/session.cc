@@ -39,7 +39,8 @@ enum SettingId : uint16_t {
 uint32_t ReadU32(std::string_view s, size_t at) {
   return (uint32_t{static_cast<uint8_t>(s[at])} << 24) |
          (uint32_t{static_cast<uint8_t>(s[at + 1])} << 16) |
-         (uint32_t{static_cast<uint8_t>(s[at + 2])} << 8) | uint32_t{static_cast<uint8_t>(s[at + 3])};
+         (uint32_t{static_cast<uint8_t>(s[at + 2])} << 8) |
+         uint32_t{static_cast<uint8_t>(s[at + 3])};
 }
 
 void AppendU32(std::string* out, uint32_t v) {
@@ -58,9 +59,9 @@ void AppendSetting(std::string* out, uint16_t id, uint32_t value) {
 
 Session::Session(SessionOptions options)
     : options_(options), decoder_(4096, options.header_list_bytes_max) {
-  CAIRN_CHECK(options_.stream_window_bytes >= 65535 &&
-                  options_.stream_window_bytes <= kWindowBytesMax,
-              "the advertised stream window is at least the protocol's default");
+  CAIRN_CHECK(
+      options_.stream_window_bytes >= 65535 && options_.stream_window_bytes <= kWindowBytesMax,
+      "the advertised stream window is at least the protocol's default");
   CAIRN_CHECK(options_.connection_window_bytes >= 65535 &&
                   options_.connection_window_bytes <= kWindowBytesMax,
               "the connection window is at least the protocol's default");
@@ -85,14 +86,18 @@ Session::Session(SessionOptions options)
   }
 }
 
-void Session::WriteFrame(uint8_t type, uint8_t flags, StreamId stream,
-                               std::string_view payload) {
+void Session::WriteFrame(uint8_t type, uint8_t flags, StreamId stream, std::string_view payload) {
   CAIRN_CHECK(payload.size() < (1u << 24), "an HTTP/2 frame's length fits 24 bits");
   const size_t n = payload.size();
-  const char header[kFrameHeaderBytes] = {
-      static_cast<char>(n >> 16),      static_cast<char>(n >> 8),       static_cast<char>(n),
-      static_cast<char>(type),         static_cast<char>(flags),        static_cast<char>(stream >> 24),
-      static_cast<char>(stream >> 16), static_cast<char>(stream >> 8), static_cast<char>(stream)};
+  const char header[kFrameHeaderBytes] = {static_cast<char>(n >> 16),
+                                          static_cast<char>(n >> 8),
+                                          static_cast<char>(n),
+                                          static_cast<char>(type),
+                                          static_cast<char>(flags),
+                                          static_cast<char>(stream >> 24),
+                                          static_cast<char>(stream >> 16),
+                                          static_cast<char>(stream >> 8),
+                                          static_cast<char>(stream)};
   output_.append(header, kFrameHeaderBytes);
   output_.append(payload);
 }
@@ -162,8 +167,8 @@ bool Session::Receive(std::string_view bytes, std::vector<StreamEvent>* events) 
   return !closed_;
 }
 
-bool Session::HandleFrame(uint8_t type, uint8_t flags, StreamId stream,
-                                std::string_view payload, std::vector<StreamEvent>* events) {
+bool Session::HandleFrame(uint8_t type, uint8_t flags, StreamId stream, std::string_view payload,
+                          std::vector<StreamEvent>* events) {
   switch (type) {
     case kData:
       return HandleData(flags, stream, payload, events);
@@ -208,7 +213,7 @@ bool Session::HandleFrame(uint8_t type, uint8_t flags, StreamId stream,
 }
 
 bool Session::HandleData(uint8_t flags, StreamId id, std::string_view payload,
-                               std::vector<StreamEvent>* events) {
+                         std::vector<StreamEvent>* events) {
   if (id == 0) return Fail(ErrorCode::kProtocolError, "DATA on stream 0");
   const size_t flow_bytes = payload.size();  // Padding counts against the windows too.
   std::string_view data = payload;
@@ -273,7 +278,7 @@ void Session::ReturnCredit(StreamId id, Stream* stream, size_t bytes) {
 }
 
 bool Session::HandleHeaders(uint8_t flags, StreamId id, std::string_view payload,
-                                  std::vector<StreamEvent>* events) {
+                            std::vector<StreamEvent>* events) {
   if (id == 0) return Fail(ErrorCode::kProtocolError, "HEADERS on stream 0");
   std::string_view block = payload;
   size_t pad = 0;
@@ -286,7 +291,8 @@ bool Session::HandleHeaders(uint8_t flags, StreamId id, std::string_view payload
     if (block.size() < 5) return Fail(ErrorCode::kFrameSizeError, "HEADERS priority truncated");
     block.remove_prefix(5);
   }
-  if (pad > block.size()) return Fail(ErrorCode::kProtocolError, "HEADERS padding beyond the frame");
+  if (pad > block.size())
+    return Fail(ErrorCode::kProtocolError, "HEADERS padding beyond the frame");
   block.remove_suffix(pad);
   in_header_block_ = true;
   header_stream_ = id;
@@ -312,7 +318,7 @@ bool Session::HandleHeaderBlock(std::vector<StreamEvent>* events) {
     const bool trailers = stream.headers_received;
     if (stream.remote_closed || (trailers && !header_end_stream_) || too_large) {
       ResetAndForget(id,
-                     too_large               ? ErrorCode::kEnhanceYourCalm
+                     too_large              ? ErrorCode::kEnhanceYourCalm
                      : stream.remote_closed ? ErrorCode::kStreamClosed
                                             : ErrorCode::kProtocolError,
                      events);
@@ -420,7 +426,7 @@ bool Session::HandleSettings(uint8_t flags, StreamId id, std::string_view payloa
 }
 
 bool Session::HandleWindowUpdate(StreamId id, std::string_view payload,
-                                       std::vector<StreamEvent>* events) {
+                                 std::vector<StreamEvent>* events) {
   if (payload.size() != 4) return Fail(ErrorCode::kFrameSizeError, "WINDOW_UPDATE is 4 bytes");
   const uint32_t increment = ReadU32(payload, 0) & 0x7fffffffu;
   if (id == 0) {
@@ -441,15 +447,15 @@ bool Session::HandleWindowUpdate(StreamId id, std::string_view payload,
     return true;
   }
   it->second.send_window += increment;
-  if (it->second.pending_offset < it->second.pending.size() &&
-      FlushStream(id, it->second) && it->second.local_closed) {
+  if (it->second.pending_offset < it->second.pending.size() && FlushStream(id, it->second) &&
+      it->second.local_closed) {
     FinishIfDone(id);
   }
   return true;
 }
 
 bool Session::HandleResetStream(StreamId id, std::string_view payload,
-                                      std::vector<StreamEvent>* events) {
+                                std::vector<StreamEvent>* events) {
   if (id == 0) return Fail(ErrorCode::kProtocolError, "RST_STREAM on stream 0");
   if (payload.size() != 4) return Fail(ErrorCode::kFrameSizeError, "RST_STREAM is 4 bytes");
   if (IsIdle(id)) return Fail(ErrorCode::kProtocolError, "RST_STREAM on an idle stream");
@@ -541,10 +547,10 @@ void Session::WriteHeaderBlock(StreamId stream, std::string_view block, bool end
   }
   const size_t chunk = peer_frame_bytes_max_;
   size_t at = std::min(block.size(), chunk);
-  WriteFrame(kHeaders,
-             static_cast<uint8_t>((end_stream ? kEndStream : 0) |
-                                  (at == block.size() ? kEndHeaders : 0)),
-             stream, block.substr(0, at));
+  WriteFrame(
+      kHeaders,
+      static_cast<uint8_t>((end_stream ? kEndStream : 0) | (at == block.size() ? kEndHeaders : 0)),
+      stream, block.substr(0, at));
   while (at < block.size()) {
     const size_t n = std::min(block.size() - at, chunk);
     WriteFrame(kContinuation, at + n == block.size() ? kEndHeaders : 0, stream,
@@ -579,8 +585,8 @@ bool Session::SendData(StreamId id, std::string_view data, bool end_stream) {
   }
   size_t sent = 0;
   while (sent < data.size()) {
-    const int64_t allowed = std::min({connection_send_window_, stream.send_window,
-                                      static_cast<int64_t>(peer_frame_bytes_max_)});
+    const int64_t allowed = std::min(
+        {connection_send_window_, stream.send_window, static_cast<int64_t>(peer_frame_bytes_max_)});
     if (allowed <= 0) break;
     const size_t n = std::min(data.size() - sent, static_cast<size_t>(allowed));
     const bool last = end_stream && sent + n == data.size();
@@ -623,8 +629,8 @@ bool Session::SendTrailers(StreamId id, std::string_view header_block) {
 bool Session::FlushStream(StreamId id, Stream& stream) {
   waiting_for_connection_.erase(id);
   while (stream.pending_offset < stream.pending.size()) {
-    const int64_t allowed = std::min({connection_send_window_, stream.send_window,
-                                      static_cast<int64_t>(peer_frame_bytes_max_)});
+    const int64_t allowed = std::min(
+        {connection_send_window_, stream.send_window, static_cast<int64_t>(peer_frame_bytes_max_)});
     if (allowed <= 0) {
       if (stream.send_window > 0) waiting_for_connection_.insert(id);
       return false;

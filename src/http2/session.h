@@ -69,8 +69,8 @@ enum class Role { kServer, kClient };
 
 struct SessionOptions {
   Role role = Role::kServer;
-  uint32_t streams_max = 1024;  // Server: advertised SETTINGS_MAX_CONCURRENT_STREAMS.
-  uint32_t stream_window_bytes = 4u << 20;       // Advertised SETTINGS_INITIAL_WINDOW_SIZE.
+  uint32_t streams_max = 1024;              // Server: advertised SETTINGS_MAX_CONCURRENT_STREAMS.
+  uint32_t stream_window_bytes = 4u << 20;  // Advertised SETTINGS_INITIAL_WINDOW_SIZE.
   uint32_t connection_window_bytes = 16u << 20;  // Raised to by a WINDOW_UPDATE at start.
   uint32_t header_list_bytes_max = 64u << 10;    // Advertised SETTINGS_MAX_HEADER_LIST_SIZE.
   uint32_t header_block_bytes_max = 64u << 10;   // HEADERS + CONTINUATION bytes of one block.
@@ -133,14 +133,14 @@ class Session {
     int64_t send_window = 0;
     bool headers_received = false;
     int64_t receive_window = 0;
-    bool remote_closed = false;   // The client sent END_STREAM.
+    bool remote_closed = false;  // The client sent END_STREAM.
     bool headers_sent = false;
-    bool local_closed = false;    // We queued our END_STREAM (data or trailers).
-    std::string pending;          // DATA not yet sent for lack of window.
+    bool local_closed = false;  // We queued our END_STREAM (data or trailers).
+    std::string pending;        // DATA not yet sent for lack of window.
     size_t pending_offset = 0;
     bool end_after_pending = false;
     bool has_trailers = false;
-    std::string trailers;         // Sent after `pending`.
+    std::string trailers;  // Sent after `pending`.
   };
 
   bool HandleFrame(uint8_t type, uint8_t flags, StreamId stream, std::string_view payload,
@@ -200,8 +200,8 @@ class Session {
   bool header_end_stream_ = false;
   std::string header_block_;
 
-  StreamId last_stream_ = 0;         // Server: the highest stream the client opened.
-  StreamId next_stream_ = 1;         // Client: the id OpenStream gives next.
+  StreamId last_stream_ = 0;  // Server: the highest stream the client opened.
+  StreamId next_stream_ = 1;  // Client: the id OpenStream gives next.
   std::map<StreamId, Stream> streams_;
   size_t blocked_data_bytes_ = 0;
   // Streams whose data waits for the connection window (their own window had room): what a

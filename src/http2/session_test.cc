@@ -1,9 +1,10 @@
+#include "http2/session.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "http2/grpc_connection.h"
-#include "http2/session.h"
 
 namespace cairn::http2 {
 namespace {
@@ -22,7 +23,8 @@ constexpr uint8_t kEndStream = 1, kEndHeaders = 4;
 uint32_t U32(std::string_view s, size_t at) {
   return (uint32_t{static_cast<uint8_t>(s[at])} << 24) |
          (uint32_t{static_cast<uint8_t>(s[at + 1])} << 16) |
-         (uint32_t{static_cast<uint8_t>(s[at + 2])} << 8) | uint32_t{static_cast<uint8_t>(s[at + 3])};
+         (uint32_t{static_cast<uint8_t>(s[at + 2])} << 8) |
+         uint32_t{static_cast<uint8_t>(s[at + 3])};
 }
 std::string Be32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
@@ -61,8 +63,7 @@ std::string Setting(uint16_t id, uint32_t value) {
 }
 
 std::string RequestBlock(std::string_view path, std::string_view content_type = "application/grpc",
-                         std::string_view method = "POST",
-                         std::vector<HeaderField> extra = {}) {
+                         std::string_view method = "POST", std::vector<HeaderField> extra = {}) {
   std::string block;
   EncodeLiteralField(":method", method, &block);
   EncodeLiteralField(":scheme", "http", &block);
@@ -344,8 +345,8 @@ TEST(Session, LongRequestBodiesGetCreditBack) {
   client.Send(FrameBytes(kHeaders, kEndHeaders, 1, RequestBlock("/a/b")));
   for (size_t at = 0; at < message.size(); at += 16384) {
     const size_t n = std::min<size_t>(16384, message.size() - at);
-    client.Send(FrameBytes(kData, at + n == message.size() ? kEndStream : 0, 1,
-                           message.substr(at, n)));
+    client.Send(
+        FrameBytes(kData, at + n == message.size() ? kEndStream : 0, 1, message.substr(at, n)));
   }
   ASSERT_EQ(client.requests_.size(), 1u);
   uint64_t stream_credit = 0, connection_credit = 0;
@@ -361,10 +362,10 @@ TEST(Session, LongRequestBodiesGetCreditBack) {
 TEST(Session, DataAfterEndStreamResetsTheStream) {
   Session session;
   std::vector<StreamEvent> events;
-  ASSERT_TRUE(session.Receive(std::string(kClientPreface) + FrameBytes(kSettings, 0, 0, "") +
-                                  FrameBytes(kHeaders, kEndHeaders | kEndStream, 1,
-                                             RequestBlock("/a/b")),
-                              &events));
+  ASSERT_TRUE(
+      session.Receive(std::string(kClientPreface) + FrameBytes(kSettings, 0, 0, "") +
+                          FrameBytes(kHeaders, kEndHeaders | kEndStream, 1, RequestBlock("/a/b")),
+                      &events));
   ASSERT_EQ(events.size(), 1u);
   std::string out;
   session.TakeOutput(&out);
@@ -384,8 +385,9 @@ TEST(GrpcConnection, RefusesWhatIsNotAGrpcCall) {
   client.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 1,
                          RequestBlock("/a/b", "application/grpc", "GET")));
   client.Send(FrameBytes(kHeaders, kEndHeaders | kEndStream, 3, RequestBlock("/a/b", "text/html")));
-  client.Send(FrameBytes(kHeaders, kEndHeaders, 5,
-                         RequestBlock("/a/b", "application/grpc", "POST", {{"grpc-encoding", "gzip"}})));
+  client.Send(
+      FrameBytes(kHeaders, kEndHeaders, 5,
+                 RequestBlock("/a/b", "application/grpc", "POST", {{"grpc-encoding", "gzip"}})));
   EXPECT_EQ(client.Value(client.HeaderBlocks(1)[0], ":status"), "405");
   EXPECT_EQ(client.Value(client.HeaderBlocks(3)[0], ":status"), "415");
   auto gzip = client.HeaderBlocks(5)[0];

@@ -14,15 +14,14 @@ using asio::ip::tcp;
 
 struct ClientPort::Worker {
   asio::io_context io{1};
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{
-      io.get_executor()};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
   std::thread thread;
   std::unordered_set<std::shared_ptr<Connection>> connections;  // This thread only.
   // Connections with replies encoded but not yet written.
   std::vector<std::shared_ptr<Connection>> dirty;
   std::optional<asio::steady_timer> drain_timer;  // Set by Stop.
-  bool member_wakes_held = false;  // See ClientPort::Dispatch.
-  bool stopping = false;           // Set by Stop on this thread: late connections are closed.
+  bool member_wakes_held = false;                 // See ClientPort::Dispatch.
+  bool stopping = false;  // Set by Stop on this thread: late connections are closed.
 
   std::mutex mutex;
   std::vector<PendingReply*> replies;  // Answered, not yet sent.
@@ -303,39 +302,40 @@ Status ClientPort::Start(const std::vector<Url>& urls) {
 void ClientPort::Accept(tcp::acceptor& acceptor) {
   Worker& target = *workers_[next_worker_];
   next_worker_ = (next_worker_ + 1) % workers_.size();
-  acceptor.async_accept(target.io, [this, &acceptor, &target](asio::error_code error,
-                                                             tcp::socket socket) {
-    if (error == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (error) {
-      // Out of descriptors or memory, most likely: try again shortly rather than spin.
-      spdlog::warn("accepting a client connection failed: {}", error.message());
-      auto retry = std::make_shared<asio::steady_timer>(workers_[0]->io,
-                                                        std::chrono::milliseconds(100));
-      retry->async_wait([this, &acceptor, retry](asio::error_code) { Accept(acceptor); });
-      return;
-    }
-    if (connections_.load() >= options_.connections_max) {
-      spdlog::warn("client connection refused: {} connections open", connections_.load());
-      asio::error_code ignored;
-      socket.close(ignored);
-    } else {
-      connections_.fetch_add(1);
-      // The socket already belongs to `target`'s io_context; the connection starts on its thread.
-      asio::post(target.io, [this, &target, s = std::move(socket)]() mutable {
-        asio::error_code ignored;
-        if (target.stopping) {  // Accepted just before Stop: not served.
-          s.close(ignored);
-          connections_.fetch_sub(1);
+  acceptor.async_accept(
+      target.io, [this, &acceptor, &target](asio::error_code error, tcp::socket socket) {
+        if (error == asio::error::operation_aborted || !acceptor.is_open()) return;
+        if (error) {
+          // Out of descriptors or memory, most likely: try again shortly rather than spin.
+          spdlog::warn("accepting a client connection failed: {}", error.message());
+          auto retry =
+              std::make_shared<asio::steady_timer>(workers_[0]->io, std::chrono::milliseconds(100));
+          retry->async_wait([this, &acceptor, retry](asio::error_code) { Accept(acceptor); });
           return;
         }
-        s.set_option(tcp::no_delay(true), ignored);
-        auto connection = std::make_shared<Connection>(*this, target, std::move(s));
-        target.connections.insert(connection);
-        connection->Start();
+        if (connections_.load() >= options_.connections_max) {
+          spdlog::warn("client connection refused: {} connections open", connections_.load());
+          asio::error_code ignored;
+          socket.close(ignored);
+        } else {
+          connections_.fetch_add(1);
+          // The socket already belongs to `target`'s io_context; the connection starts on its
+          // thread.
+          asio::post(target.io, [this, &target, s = std::move(socket)]() mutable {
+            asio::error_code ignored;
+            if (target.stopping) {  // Accepted just before Stop: not served.
+              s.close(ignored);
+              connections_.fetch_sub(1);
+              return;
+            }
+            s.set_option(tcp::no_delay(true), ignored);
+            auto connection = std::make_shared<Connection>(*this, target, std::move(s));
+            target.connections.insert(connection);
+            connection->Start();
+          });
+        }
+        Accept(acceptor);
       });
-    }
-    Accept(acceptor);
-  });
 }
 
 void ClientPort::Dispatch(Worker& worker, const std::shared_ptr<Connection>& connection,
@@ -353,8 +353,8 @@ void ClientPort::Dispatch(Worker& worker, const std::shared_ptr<Connection>& con
   }
   const std::string_view path = request.path;
   const std::string_view message = request.message();
-  auto serve = [&]<typename Req, typename Resp>(void (EtcdServices::*handler)(
-      WireCall<Req, Resp>&)) {
+  auto serve = [&]<typename Req, typename Resp>(
+                   void (EtcdServices::*handler)(WireCall<Req, Resp>&)) {
     connection->CallStarted();
     auto* call = new WireCall<Req, Resp>(worker, connection, request.stream);
     if (!call->request().ParseFromArray(message.data(), static_cast<int>(message.size()))) {
@@ -383,7 +383,8 @@ void ClientPort::Dispatch(Worker& worker, const std::shared_ptr<Connection>& con
     const size_t slash = path.find('/', 1);
     const std::string_view service =
         slash == std::string_view::npos ? path.substr(1) : path.substr(1, slash - 1);
-    const bool known_service = service == "etcdserverpb.KV" || service == "etcdserverpb.Maintenance";
+    const bool known_service =
+        service == "etcdserverpb.KV" || service == "etcdserverpb.Maintenance";
     if (path.empty() || path[0] != '/' || slash == std::string_view::npos) {
       text = fmt::format("malformed method name: \"{}\"", path);
     } else if (known_service) {

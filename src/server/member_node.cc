@@ -649,7 +649,13 @@ void MemberNode::SnapshotSaved(SnapshotSavedEvent& saved) {
   // snapshot is durable, so neither has to happen before this thread goes on.
   CAIRN_CHECK(replica_->CompactLog(index, std::move(saved.source), &released_entries_).ok(),
               "compaction at an applied index is accepted");
-  log_writer_->RunLater([this, index] { return storage_->ReleaseLogThrough(index); });
+  log_writer_->RunLater([this, index] {
+    const auto release_start = Clock::now();
+    Status released = storage_->ReleaseLogThrough(index);
+    spdlog::info("member {:x}: log segments through {} released in {:.1f} ms", id().value(), index,
+                 SecondsSince(release_start) * 1e3);
+    return released;
+  });
   spdlog::info("member {:x}: log compacted through {} in {:.1f} ms; {} entries to free", id().value(),
                index, SecondsSince(start) * 1e3, released_entries_.size() - released_freed_);
   metrics_->snapshots_saved.fetch_add(1, std::memory_order_relaxed);
