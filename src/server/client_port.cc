@@ -7,6 +7,7 @@
 
 #include "server/etcd_services.h"
 #include "server/listener.h"
+#include "server/metrics_http.h"
 
 namespace cairn::server {
 
@@ -52,7 +53,8 @@ class ClientPort::Connection : public std::enable_shared_from_this<Connection> {
         grpc_(port.options_.grpc) {}
 
   void Start() {
-    Flush();  // The server's SETTINGS.
+    // The server's SETTINGS wait in the session until the client's first bytes show HTTP/2 (an
+    // HTTP/1.1 client gets a plain HTTP response instead, see Sniff).
     Read();
     timer_.expires_after(kHandshakeTimeout);
     timer_.async_wait([self = shared_from_this()](asio::error_code error) {
@@ -132,8 +134,14 @@ class ClientPort::Connection : public std::enable_shared_from_this<Connection> {
     if (closed_) return;
     if (error) return Close();
     if (closing_) return Read();  // Lingering: what the client still sends is discarded.
+    std::string_view input(read_buffer_.data(), bytes);
+    if (protocol_ != Protocol::kHttp2) {
+      if (!Sniff(input)) return;
+      input = sniffed_;
+    }
     requests_.clear();
-    const bool alive = grpc_.Receive(std::string_view(read_buffer_.data(), bytes), &requests_);
+    const bool alive = grpc_.Receive(input, &requests_);
+    std::string().swap(sniffed_);
     auto self = shared_from_this();
     for (http2::GrpcRequest& request : requests_) {
       if (grpc_.session().blocked_data_bytes() > kBlockedBytesMax) {
@@ -155,6 +163,55 @@ class ClientPort::Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     Read();
+  }
+
+  // The first bytes decide the protocol: HTTP/2's preface (gRPC), or an HTTP/1.1 request, which
+  // gets etcd's /health, /version or /metrics answer and the connection closed. True once the
+  // bytes so far (in sniffed_) are HTTP/2 and may go to the session; false when they were
+  // handled here (more is being read, or the HTTP/1.1 answer is on its way).
+  bool Sniff(std::string_view input) {
+    sniffed_.append(input);
+    if (protocol_ == Protocol::kUnknown) {
+      const std::string_view preface = http2::kClientPreface;
+      const size_t n = std::min(sniffed_.size(), preface.size());
+      const bool preface_so_far = std::string_view(sniffed_).substr(0, n) == preface.substr(0, n);
+      if (preface_so_far && n < preface.size()) {
+        Read();
+        return false;
+      }
+      protocol_ = !preface_so_far && port_.options_.metrics != nullptr && LooksLikeHttp1()
+                      ? Protocol::kHttp1
+                      : Protocol::kHttp2;  // Not HTTP/1.1 either: the session refuses it.
+      if (protocol_ == Protocol::kHttp2) return true;
+    }
+    constexpr size_t kRequestHeadBytesMax = 8 * 1024;
+    if (sniffed_.find("\r\n\r\n") == std::string::npos) {
+      if (sniffed_.size() > kRequestHeadBytesMax) {
+        Close();
+      } else {
+        Read();
+      }
+      return false;
+    }
+    std::string unsent;
+    grpc_.session().TakeOutput(&unsent);  // The SETTINGS an HTTP/1.1 client must not see.
+    closing_ = true;
+    write_buffer_ = HttpResponseFor(*port_.options_.metrics, sniffed_);
+    writing_ = true;
+    asio::async_write(socket_, asio::buffer(write_buffer_),
+                      [self = shared_from_this()](asio::error_code error, size_t) {
+                        self->writing_ = false;
+                        if (error) return self->Close();
+                        self->Flush();  // Nothing left: lingers, then closes.
+                      });
+    return false;
+  }
+
+  bool LooksLikeHttp1() const {
+    for (std::string_view method : {"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS "}) {
+      if (std::string_view(sniffed_).substr(0, method.size()) == method) return true;
+    }
+    return false;
   }
 
   // Unwritten output (not replies waiting for the client's window: only reading brings the
@@ -208,6 +265,9 @@ class ClientPort::Connection : public std::enable_shared_from_this<Connection> {
   bool lingering_ = false;
   bool closed_ = false;
   bool dirty_ = false;
+  enum class Protocol { kUnknown, kHttp2, kHttp1 };
+  Protocol protocol_ = Protocol::kUnknown;
+  std::string sniffed_;  // The first bytes, until the protocol is known.
 };
 
 void ClientPort::Worker::SendReplies() {

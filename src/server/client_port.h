@@ -38,6 +38,7 @@
 #include "http2/grpc_connection.h"
 #include "server/cluster_config.h"
 #include "server/etcd_api.h"
+#include "server/metrics.h"
 
 namespace cairn::server {
 
@@ -48,6 +49,9 @@ struct ClientPortOptions {
   size_t connections_max = 4096;  // Per port; more are closed on accept.
   size_t output_bytes_pause = 8u << 20;
   int drain_timeout_ms = 1000;
+  // Answers HTTP/1.1 GET /health, /version and /metrics on the client port, as etcd does; null:
+  // such connections are closed.
+  const Metrics* metrics = nullptr;
   http2::GrpcConnectionOptions grpc{};
 };
 

@@ -19,6 +19,10 @@
 
 namespace cairn::server {
 
+// The etcd API version Cairn answers in Maintenance.Status and /version (the API it is
+// compatible with).
+inline constexpr std::string_view kEtcdApiVersion = "3.4.0";
+
 // etcd's server-side error texts that are not the MVCC store's.
 inline constexpr std::string_view kErrorNoLeader = "etcdserver: no leader";
 inline constexpr std::string_view kErrorLeaderChanged = "etcdserver: leader changed";

@@ -31,8 +31,6 @@
 
 namespace cairn::server {
 
-// The etcd API version Cairn answers in Maintenance.Status (the API it is compatible with).
-inline constexpr std::string_view kEtcdApiVersion = "3.4.0";
 
 struct EtcdServicesOptions {
   size_t max_request_bytes = 3 * 512 * 1024;

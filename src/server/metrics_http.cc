@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "server/etcd_api.h"
 #include "server/listener.h"
 
 namespace cairn::server {
@@ -42,27 +43,7 @@ class MetricsHttp::Connection : public std::enable_shared_from_this<Connection> 
   }
 
   void Respond() {
-    const size_t line_end = head_.find("\r\n");
-    const std::string line = head_.substr(0, line_end);
-    std::string status = "200 OK";
-    std::string type = "text/plain; version=0.0.4; charset=utf-8";
-    std::string body;
-    if (line.rfind("GET ", 0) != 0) {
-      status = "405 Method Not Allowed";
-      body = "only GET\n";
-    } else if (line.rfind("GET /metrics ", 0) == 0 || line.rfind("GET /metrics?", 0) == 0) {
-      body = server_.metrics_->RenderPrometheus();
-    } else if (line.rfind("GET /health ", 0) == 0 || line.rfind("GET /health?", 0) == 0) {
-      body = server_.metrics_->RenderHealth();
-      type = "application/json";
-      if (server_.metrics_->has_leader.load() == 0) status = "503 Service Unavailable";
-    } else {
-      status = "404 Not Found";
-      body = "not found\n";
-    }
-    response_ = fmt::format(
-        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-        status, type, body.size(), body);
+    response_ = HttpResponseFor(*server_.metrics_, head_);
     asio::async_write(socket_, asio::buffer(response_),
                       [self = shared_from_this()](asio::error_code, size_t) { self->Finish(); });
   }
@@ -78,6 +59,38 @@ class MetricsHttp::Connection : public std::enable_shared_from_this<Connection> 
   std::string head_;
   std::string response_;
 };
+
+std::string HttpResponseFor(const Metrics& metrics, std::string_view request_head) {
+  const std::string_view line = request_head.substr(0, request_head.find("\r\n"));
+  auto is = [line](std::string_view path) {
+    const std::string prefix = fmt::format("GET {}", path);
+    return line.substr(0, prefix.size()) == prefix && line.size() > prefix.size() &&
+           (line[prefix.size()] == ' ' || line[prefix.size()] == '?');
+  };
+  std::string status = "200 OK";
+  std::string type = "text/plain; version=0.0.4; charset=utf-8";
+  std::string body;
+  if (line.substr(0, 4) != "GET ") {
+    status = "405 Method Not Allowed";
+    body = "only GET\n";
+  } else if (is("/metrics")) {
+    body = metrics.RenderPrometheus();
+  } else if (is("/health")) {
+    body = metrics.RenderHealth();
+    type = "application/json";
+    if (metrics.has_leader.load() == 0) status = "503 Service Unavailable";
+  } else if (is("/version")) {
+    body = fmt::format(R"({{"etcdserver":"{}","etcdcluster":"{}"}})", kEtcdApiVersion,
+                       kEtcdApiVersion);
+    type = "application/json";
+  } else {
+    status = "404 Not Found";
+    body = "not found\n";
+  }
+  return fmt::format(
+      "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+      status, type, body.size(), body);
+}
 
 MetricsHttp::MetricsHttp(asio::io_context& io, std::vector<Url> listen, const Metrics* metrics)
     : io_(io), listen_(std::move(listen)), metrics_(metrics) {}

@@ -1,6 +1,6 @@
 // MetricsHttp: a minimal HTTP/1.1 endpoint on --listen-metrics-urls serving GET /metrics
-// (Prometheus text format) and GET /health (etcd's {"health":"true"}), on the thread running the
-// io_context (the member thread).
+// (Prometheus text format), GET /health (etcd's {"health":"true"}) and GET /version, on the
+// thread running the io_context (the member thread).
 //
 // Design note. Only what a scraper or a load balancer's health check sends is understood: one GET
 // per connection, answered with Connection: close. A request head larger than 8 KiB, a method
@@ -8,7 +8,6 @@
 #pragma once
 
 #include <asio.hpp>
-
 #include <memory>
 #include <set>
 #include <vector>
@@ -17,6 +16,12 @@
 #include "server/metrics.h"
 
 namespace cairn::server {
+
+// The whole HTTP/1.1 response (Connection: close) to a request head: GET /metrics (Prometheus
+// text), /health (etcd's {"health":"true"}, 503 without a leader), /version (etcd's
+// {"etcdserver":...,"etcdcluster":...}); 404 for other paths, 405 for other methods. Shared by
+// MetricsHttp and the client port (ClientPort answers HTTP/1.1 there, as etcd does).
+std::string HttpResponseFor(const Metrics& metrics, std::string_view request_head);
 
 class MetricsHttp {
  public:

@@ -54,6 +54,7 @@ Result<std::unique_ptr<Server>> Server::Start(FileSystem& fs, ServerOptions opti
   if (options.client_transport == ClientTransport::kCairn) {
     ClientPortOptions port_options;
     port_options.threads = options.client_threads;
+    port_options.metrics = &server->metrics_;
     // As etcd: requests up to max_request_bytes plus gRPC overhead are received (larger ones get
     // gRPC's "message larger than max" error); responses are unbounded.
     port_options.grpc.message_bytes_max = options.max_request_bytes + 512 * 1024;

@@ -479,6 +479,34 @@ class BadInputTest:
                                       f"(received {got[:80]!r})")
         self.round_trip(tag="client-http2")
 
+    def client_port_http1(self) -> None:
+        """etcd answers plain HTTP/1.1 /health and /version on its client port (load balancers
+        and Kubernetes probes use them); so does Cairn, with the same JSON."""
+        etcd_port = self.etcd.members[0].client_port
+        status, etcd_health = http_get(etcd_port, "/health")
+        _, etcd_version = http_get(etcd_port, "/version")
+        if status != 200:
+            raise HarnessFailure(f"etcd client port /health answered {status}")
+        for i in range(self.cairn.size):
+            port = self.cairn.members[i].client_port
+            status, body = http_get(port, "/health")
+            if status != 200 or json.loads(body) != json.loads(etcd_health):
+                raise CaseFailure(f"m{i} client port /health: {status} {body!r}, etcd's "
+                                  f"{etcd_health!r}")
+            status, body = http_get(port, "/version")
+            have, want = json.loads(body), json.loads(etcd_version)
+            if status != 200 or sorted(have) != sorted(want) or \
+                    have["etcdcluster"] != want["etcdcluster"]:
+                raise CaseFailure(f"m{i} client port /version: {status} {body!r}, etcd's "
+                                  f"{etcd_version!r}")
+            status, body = http_get(port, "/metrics")
+            if status != 200 or "etcd_server_has_leader 1" not in body:
+                raise CaseFailure(f"m{i} client port /metrics: {status}")
+            status, _ = http_get(port, "/no-such-path")
+            if status != 404:
+                raise CaseFailure(f"m{i} client port /no-such-path answered {status}")
+        self.round_trip(tag="client-http1")
+
     def metrics_port(self) -> None:
         status, etcd_health = http_get(self.etcd.members[0].metrics_port, "/health")
         if status != 200:
@@ -576,6 +604,7 @@ class BadInputTest:
         self.peer_port_cases()
         c("client port: garbage, HTTP/1.1 and bad HTTP/2 are closed", self.client_port_garbage)
         c("client port: HTTP/2 protocol errors end in GOAWAY", self.client_port_bad_http2)
+        c("client port: HTTP/1.1 /health, /version, /metrics as etcd's", self.client_port_http1)
         c("metrics port: has_leader, /health, oversized request heads", self.metrics_port)
         c("every member serves a put + get round trip", lambda: self.round_trip(tag="final"))
         c("sentinels intact on every member", self.check_sentinels)
