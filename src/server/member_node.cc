@@ -576,11 +576,10 @@ void MemberNode::MaybeSnapshot() {
       applied_index_.value() < snapshot_index_.value() + options_.snapshot_count) {
     return;
   }
-  // The snapshot holds the store as applied; its index must also be durable here (it lets the
-  // log behind it go). A leader can apply an entry its own log has not synced yet (a quorum of
-  // followers has): then wait a turn rather than label a later state with an earlier index,
-  // which a restart would replay on top of it.
-  if (applied_index_ > durable_index_) return;
+  // The snapshot holds the store as applied, so it is labelled with the applied index (a leader,
+  // or a follower, can apply an entry its own log has not synced yet: a quorum has). It is handed
+  // on only once that index is durable here too (ContinueSnapshot), since it lets the log
+  // behind it go.
   const LogIndex index = applied_index_;
   const std::optional<Generation> generation = replica_->log().GenerationAt(index);
   if (!generation) return;
@@ -592,6 +591,10 @@ void MemberNode::MaybeSnapshot() {
 
 void MemberNode::ContinueSnapshot() {
   SnapshotInProgress& job = *snapshot_serializing_;
+  if (job.serialized) {
+    if (durable_index_ >= job.index) SaveSnapshot();
+    return;  // The log writer's next durability report wakes this thread again.
+  }
   if (job.writer.stale()) {  // A compaction applied meanwhile: start again at a later turn.
     spdlog::info("member {:x}: snapshot at index {} abandoned after a compaction", id().value(),
                  job.index);
@@ -604,6 +607,12 @@ void MemberNode::ContinueSnapshot() {
   job.member_ms += SecondsSince(slice_start) * 1e3;
   ++job.slices;
   if (!complete) return;
+  job.serialized = true;
+  if (durable_index_ >= job.index) SaveSnapshot();
+}
+
+void MemberNode::SaveSnapshot() {
+  SnapshotInProgress& job = *snapshot_serializing_;
   // Writing, checksumming and syncing the file, the slow part, happen on the snapshot thread.
   std::string data = job.writer.TakeUnsealed();
   const LogIndex index = job.index;

@@ -199,11 +199,14 @@ class MemberNode {
   // Serializes one more slice of the snapshot being taken; hands it to the snapshot thread once
   // complete.
   void ContinueSnapshot();
+  // Hands the serialized snapshot (its index durable here) to the snapshot thread.
+  void SaveSnapshot();
   void SnapshotSaved(SnapshotSavedEvent& saved);
   void FreeReleasedEntries();
   // Snapshot slices or released entries to free: the thread does not sleep while there are.
   bool BackgroundWorkLeft() const {
-    return snapshot_serializing_.has_value() || !released_entries_.empty();
+    return (snapshot_serializing_.has_value() && !snapshot_serializing_->serialized) ||
+           !released_entries_.empty();
   }
   void ExpireRequests(std::chrono::steady_clock::time_point now);
   void FailAllPending(const Status& status);
@@ -243,6 +246,7 @@ class MemberNode {
     std::chrono::steady_clock::time_point started;
     double member_ms = 0;
     int slices = 0;
+    bool serialized = false;  // Complete; waits for `index` to be durable in the local log.
   };
   std::optional<SnapshotInProgress> snapshot_serializing_;
   // Log entries the last snapshot made unnecessary, freed a slice per turn from released_freed_.
