@@ -125,20 +125,26 @@ void Session::GoAway(ErrorCode code, std::string_view debug) {
 
 bool Session::Receive(std::string_view bytes, std::vector<StreamEvent>* events) {
   if (closed_) return false;
-  input_.append(bytes);
+  // Frames are parsed straight from `bytes` unless part of one waits from an earlier read; only
+  // a trailing partial frame is copied.
+  const bool buffered = !input_.empty();
+  if (buffered) input_.append(bytes);
+  const std::string_view in = buffered ? std::string_view(input_) : bytes;
   size_t pos = 0;
   if (!preface_received_) {
-    const size_t n = std::min(input_.size(), kClientPreface.size());
-    if (input_.compare(0, n, kClientPreface.substr(0, n)) != 0) {
+    const size_t n = std::min(in.size(), kClientPreface.size());
+    if (in.substr(0, n) != kClientPreface.substr(0, n)) {
       input_.clear();
       return Fail(ErrorCode::kProtocolError, "not an HTTP/2 client preface");
     }
-    if (input_.size() < kClientPreface.size()) return true;
+    if (in.size() < kClientPreface.size()) {
+      input_.assign(in);
+      return true;
+    }
     preface_received_ = true;
     pos = kClientPreface.size();
   }
-  while (!closed_ && input_.size() - pos >= kFrameHeaderBytes) {
-    const std::string_view in(input_);
+  while (!closed_ && in.size() - pos >= kFrameHeaderBytes) {
     const uint32_t length = ReadU32(in, pos) >> 8;
     const auto type = static_cast<uint8_t>(in[pos + 3]);
     const auto flags = static_cast<uint8_t>(in[pos + 4]);
@@ -152,7 +158,7 @@ bool Session::Receive(std::string_view bytes, std::vector<StreamEvent>* events) 
     pos += kFrameHeaderBytes + length;
     bool ok = true;
     if (!settings_received_ && type != kSettings) {
-      ok = Fail(ErrorCode::kProtocolError, "the client's first frame is not SETTINGS");
+      ok = Fail(ErrorCode::kProtocolError, "the peer's first frame is not SETTINGS");
     } else if (in_header_block_ && type != kContinuation) {
       ok = Fail(ErrorCode::kProtocolError, "a header block interrupted by another frame");
     } else {
@@ -163,7 +169,11 @@ bool Session::Receive(std::string_view bytes, std::vector<StreamEvent>* events) 
       return false;
     }
   }
-  input_.erase(0, pos);
+  if (buffered) {
+    input_.erase(0, pos);
+  } else {
+    input_.assign(in.substr(pos));
+  }
   return !closed_;
 }
 
@@ -583,25 +593,12 @@ bool Session::SendData(StreamId id, std::string_view data, bool end_stream) {
     if (end_stream) stream.local_closed = true;
     return true;
   }
-  size_t sent = 0;
-  while (sent < data.size()) {
-    const int64_t allowed = std::min(
-        {connection_send_window_, stream.send_window, static_cast<int64_t>(peer_frame_bytes_max_)});
-    if (allowed <= 0) break;
-    const size_t n = std::min(data.size() - sent, static_cast<size_t>(allowed));
-    const bool last = end_stream && sent + n == data.size();
-    WriteFrame(kData, last ? kEndStream : 0, id, data.substr(sent, n));
-    connection_send_window_ -= static_cast<int64_t>(n);
-    stream.send_window -= static_cast<int64_t>(n);
-    sent += n;
-  }
-  if (data.empty() && end_stream) WriteFrame(kData, kEndStream, id, {});
+  const size_t sent = WriteData(id, stream, data, end_stream);
   if (sent < data.size()) {
     stream.pending.assign(data.substr(sent));
     stream.pending_offset = 0;
     blocked_data_bytes_ += stream.pending.size();
     stream.end_after_pending = end_stream;
-    if (stream.send_window > 0) waiting_for_connection_.insert(id);
   }
   if (end_stream) {
     stream.local_closed = true;
@@ -626,26 +623,34 @@ bool Session::SendTrailers(StreamId id, std::string_view header_block) {
   return true;
 }
 
-bool Session::FlushStream(StreamId id, Stream& stream) {
-  waiting_for_connection_.erase(id);
-  while (stream.pending_offset < stream.pending.size()) {
+size_t Session::WriteData(StreamId id, Stream& stream, std::string_view data, bool end_stream) {
+  size_t sent = 0;
+  while (sent < data.size()) {
     const int64_t allowed = std::min(
         {connection_send_window_, stream.send_window, static_cast<int64_t>(peer_frame_bytes_max_)});
     if (allowed <= 0) {
+      // Only the connection's window is shut: a connection-level WINDOW_UPDATE resumes it.
       if (stream.send_window > 0) waiting_for_connection_.insert(id);
-      return false;
+      return sent;
     }
-    const size_t n =
-        std::min(stream.pending.size() - stream.pending_offset, static_cast<size_t>(allowed));
-    const bool last = stream.pending_offset + n == stream.pending.size();
-    const bool end = last && stream.end_after_pending && !stream.has_trailers;
-    WriteFrame(kData, end ? kEndStream : 0, id,
-               std::string_view(stream.pending).substr(stream.pending_offset, n));
+    const size_t n = std::min(data.size() - sent, static_cast<size_t>(allowed));
+    const bool last = end_stream && sent + n == data.size();
+    WriteFrame(kData, last ? kEndStream : 0, id, data.substr(sent, n));
     connection_send_window_ -= static_cast<int64_t>(n);
     stream.send_window -= static_cast<int64_t>(n);
-    stream.pending_offset += n;
-    blocked_data_bytes_ -= n;
+    sent += n;
   }
+  if (data.empty() && end_stream) WriteFrame(kData, kEndStream, id, {});
+  return sent;
+}
+
+bool Session::FlushStream(StreamId id, Stream& stream) {
+  waiting_for_connection_.erase(id);
+  const std::string_view rest = std::string_view(stream.pending).substr(stream.pending_offset);
+  const size_t sent = WriteData(id, stream, rest, stream.end_after_pending && !stream.has_trailers);
+  stream.pending_offset += sent;
+  blocked_data_bytes_ -= sent;
+  if (sent < rest.size()) return false;
   stream.pending.clear();
   stream.pending_offset = 0;
   if (stream.has_trailers) {

@@ -167,6 +167,9 @@ class Session {
   // Sends what the windows allow of the pending data (and trailers behind it) of the streams
   // that waited for the connection window (or, after SETTINGS, of every stream with data).
   void FlushPending(bool every_stream = false);
+  // Writes DATA frames of `data` as far as the windows and the peer's frame size allow (the last
+  // frame ends the stream if `end_stream` and all of it went); returns the bytes written.
+  size_t WriteData(StreamId id, Stream& stream, std::string_view data, bool end_stream);
   // Sends as much of `stream`'s pending data as the windows allow; true if all of it went.
   bool FlushStream(StreamId id, Stream& stream);
   void ReturnCredit(StreamId id, Stream* stream, size_t bytes);

@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "base/coding.h"
 #include "base/crc32c.h"
 
 namespace cairn::mvcc {
@@ -234,20 +235,16 @@ static_assert(kSnapshotHeaderBytes == sizeof(kSnapshotMagic) + sizeof(kSnapshotF
 // A version's fixed-width part in a snapshot: main, sub, tombstone, create revision, version,
 // lease, value length.
 constexpr size_t kVersionFixedBytes = 8 + 8 + 1 + 8 + 8 + 8 + 4;
+static_assert(kVersionFixedBytes == 41 + 4, "the value length is the last fixed field");
 
-template <typename T>
-char* PutLittleEndian(char* at, T value) {
-  for (size_t i = 0; i < sizeof(T); ++i) at[i] = static_cast<char>(value >> (8 * i));
-  return at + sizeof(T);
-}
 
 // Appends fixed-width little-endian fields and length-prefixed bytes to a string it does not own.
 class Encoder {
  public:
   explicit Encoder(std::string& out) : out_(out) {}
   void U8(uint8_t value) { out_.push_back(static_cast<char>(value)); }
-  void U32(uint32_t value) { Fixed<4>(value); }
-  void U64(uint64_t value) { Fixed<8>(value); }
+  void U32(uint32_t value) { PutFixed32(&out_, value); }
+  void U64(uint64_t value) { PutFixed64(&out_, value); }
   void I64(int64_t value) { U64(static_cast<uint64_t>(value)); }
   void Bytes(std::string_view bytes) {
     CAIRN_CHECK(bytes.size() <= std::numeric_limits<uint32_t>::max(),
@@ -257,13 +254,6 @@ class Encoder {
   }
 
  private:
-  template <size_t kBytes>
-  void Fixed(uint64_t value) {
-    char bytes[kBytes];
-    for (size_t i = 0; i < kBytes; ++i) bytes[i] = static_cast<char>(value >> (8 * i));
-    out_.append(bytes, kBytes);
-  }
-
   std::string& out_;
 };
 
@@ -851,16 +841,15 @@ bool MvccStore::SnapshotWriter::Continue(size_t bytes_max) {
     for (auto record = history.versions.begin(); record != end; ++record) {
       // The fixed fields in one append (eight appends per version cost more than the copying).
       char fixed[kVersionFixedBytes];
-      char* at = fixed;
-      at = PutLittleEndian(at, static_cast<uint64_t>(record->main.value()));
-      at = PutLittleEndian(at, static_cast<uint64_t>(record->sub));
-      *at++ = static_cast<char>(record->tombstone ? 1 : 0);
-      at = PutLittleEndian(at, static_cast<uint64_t>(record->create_revision.value()));
-      at = PutLittleEndian(at, static_cast<uint64_t>(record->version));
-      at = PutLittleEndian(at, static_cast<uint64_t>(record->lease));
+      EncodeFixed64(fixed, static_cast<uint64_t>(record->main.value()));
+      EncodeFixed64(fixed + 8, static_cast<uint64_t>(record->sub));
+      fixed[16] = static_cast<char>(record->tombstone ? 1 : 0);
+      EncodeFixed64(fixed + 17, static_cast<uint64_t>(record->create_revision.value()));
+      EncodeFixed64(fixed + 25, static_cast<uint64_t>(record->version));
+      EncodeFixed64(fixed + 33, static_cast<uint64_t>(record->lease));
       CAIRN_CHECK(record->value.size() <= std::numeric_limits<uint32_t>::max(),
                   "values fit a u32 length (got {} bytes)", record->value.size());
-      at = PutLittleEndian(at, static_cast<uint32_t>(record->value.size()));
+      EncodeFixed32(fixed + 41, static_cast<uint32_t>(record->value.size()));
       out_.append(fixed, kVersionFixedBytes);
       out_.append(record->value);
     }

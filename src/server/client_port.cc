@@ -216,19 +216,17 @@ class ClientPort::Connection : public std::enable_shared_from_this<Connection> {
 
   // Unwritten output (not replies waiting for the client's window: only reading brings the
   // WINDOW_UPDATE that sends them) or too many calls at the member.
-  bool ShouldPause() const {
+  // Past a bound (pause) or still above half of one (resume): hysteresis, so reading does not
+  // flip on and off with every reply.
+  bool OverBounds(size_t divisor) const {
     return grpc_.session().output_bytes() + (writing_ ? write_buffer_.size() : 0) >
-               port_.options_.output_bytes_pause ||
-           calls_in_flight_ >= kCallsInFlightMax;
+               port_.options_.output_bytes_pause / divisor ||
+           calls_in_flight_ >= kCallsInFlightMax / divisor;
   }
+  bool ShouldPause() const { return OverBounds(1); }
 
   void ResumeReadingIfDrained() {
-    if (!reading_paused_ || closed_ || closing_ || reading_) return;
-    if (grpc_.session().output_bytes() + (writing_ ? write_buffer_.size() : 0) >
-            port_.options_.output_bytes_pause / 2 ||
-        calls_in_flight_ >= kCallsInFlightMax / 2) {
-      return;
-    }
+    if (!reading_paused_ || closed_ || closing_ || reading_ || OverBounds(2)) return;
     reading_paused_ = false;
     Read();
   }
@@ -307,13 +305,14 @@ void ClientPort::Encode(Connection& connection, http2::StreamId stream, const gr
   if (connection.closed()) return;
   // Protobuf serializes at most 2 GiB (and a gRPC message's length is 32 bits).
   constexpr size_t kResponseBytesMax = (size_t{1} << 31) - 1;
-  if (status.ok() && response.ByteSizeLong() > kResponseBytesMax) {
+  // ByteSizeLong walks the message and caches the sizes the serializer below reuses: once.
+  const size_t bytes = status.ok() ? response.ByteSizeLong() : 0;
+  if (bytes > kResponseBytesMax) {
     connection.grpc().ReplyError(
         stream, http2::GrpcCode::kResourceExhausted,
-        fmt::format("grpc: trying to send message larger than max ({} vs. {})",
-                    response.ByteSizeLong(), kResponseBytesMax));
+        fmt::format("grpc: trying to send message larger than max ({} vs. {})", bytes,
+                    kResponseBytesMax));
   } else if (status.ok()) {
-    const size_t bytes = response.ByteSizeLong();
     std::string framed(http2::kGrpcMessagePrefixBytes + bytes, '\0');
     http2::WriteMessagePrefix(framed.data(), bytes);
     response.SerializeWithCachedSizesToArray(
