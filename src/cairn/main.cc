@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   uint64_t max_txn_ops = 128;
   std::string listen_metrics_urls;
   uint64_t wal_segment_bytes = 64ull << 20;
+  bool values_in_memory = false;
   std::string log_level = "info";
 
   app.add_option("--name", name, "Human-readable name for this member")->capture_default_str();
@@ -84,6 +85,10 @@ int main(int argc, char** argv) {
   app.add_option("--snapshot-count", snapshot_count,
                  "Number of applied entries between snapshots (Low-Water Mark); 0 disables")
       ->capture_default_str();
+  app.add_flag("--values-in-memory", values_in_memory,
+               "Keep values in the heap instead of files under <data-dir>/values read through "
+               "the page cache (faster reads of cold values, about 270 more bytes of memory "
+               "per 256-byte value)");
   app.add_option("--quota-backend-bytes", quota_backend_bytes,
                  "Raise an alarm when the key-value data exceeds this many bytes "
                  "(0: the default of 2 GiB)")
@@ -159,6 +164,7 @@ int main(int argc, char** argv) {
   options.member.election_timeout_ms = election_timeout_ms;
   options.member.snapshot_count = snapshot_count;
   options.member.wal_segment_bytes = wal_segment_bytes;
+  options.member.values_in_files = !values_in_memory;
   options.member.mvcc.max_txn_ops = max_txn_ops;
   options.member.mvcc.quota_bytes =
       quota_backend_bytes == 0 ? (2ull << 30) : static_cast<uint64_t>(quota_backend_bytes);

@@ -2,6 +2,7 @@
 // (revision, key, value-or-tombstone) records, replayed from the start for every read.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -68,15 +69,21 @@ class ReferenceModel {
 
 std::string KeyName(int index) { return "k" + std::to_string(index); }
 
-void RunSeed(uint64_t seed) {
+// What a run saw of the value log, for the test to check that relocation was exercised.
+struct ValueLogSeen {
+  int relocation_passes = 0;
+};
+
+void RunSeed(uint64_t seed, const MvccOptions& options, ValueLogSeen* seen) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 random(seed);
   auto uniform = [&](int64_t low, int64_t high) {
     return std::uniform_int_distribution<int64_t>(low, high)(random);
   };
-  MvccStore store;
+  MvccStore store(options);
   ReferenceModel reference;
   uint64_t clock_ms = 1;
+  bool was_relocating = false;
 
   for (int step = 0; step < kStepsPerSeed; ++step) {
     SCOPED_TRACE("step " + std::to_string(step));
@@ -173,9 +180,13 @@ void RunSeed(uint64_t seed) {
     }
     ASSERT_EQ(store.current_revision(), Revision{reference.current()});
     ASSERT_EQ(store.compacted_revision(), Revision{reference.compacted()});
+    const ValueLog& values = store.value_log();
+    ASSERT_LE(values.live_bytes(), store.bytes_used()) << "live values are part of bytes_used";
+    if (store.relocating() && !was_relocating) ++seen->relocation_passes;
+    was_relocating = store.relocating();
 
     if (step % kSnapshotEverySteps == kSnapshotEverySteps - 1) {
-      auto restored = MvccStore::Restore(store.Serialize(), MvccOptions{});
+      auto restored = MvccStore::Restore(store.Serialize(), options);
       ASSERT_TRUE(restored.ok()) << restored.status().ToString();
       ASSERT_EQ(restored->bytes_used(), store.bytes_used());
       store = std::move(*restored);
@@ -184,10 +195,27 @@ void RunSeed(uint64_t seed) {
 }
 
 TEST(MvccReferenceTest, RandomOperationsMatchReference) {
+  ValueLogSeen seen;
   for (uint64_t seed = 1; seed <= kSeedCount; ++seed) {
-    RunSeed(seed);
+    RunSeed(seed, MvccOptions{}, &seen);
     if (::testing::Test::HasFatalFailure()) return;
   }
+}
+
+// The same with value segments of a few values each and a slow relocation pass, so segments seal,
+// empty, turn sparse and get relocated while puts, deletes, txns, compactions, reads and
+// snapshot round trips go on.
+TEST(MvccReferenceTest, RandomOperationsMatchReferenceWithTinyValueSegments) {
+  MvccOptions options;
+  options.value_log.segment_bytes = 24;
+  options.value_log.flush_bytes = 8;
+  options.relocation_keys_per_write = 2;
+  ValueLogSeen seen;
+  for (uint64_t seed = 1; seed <= kSeedCount; ++seed) {
+    RunSeed(seed, options, &seen);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  EXPECT_GE(seen.relocation_passes, 10) << "relocation was exercised";
 }
 
 }  // namespace

@@ -317,7 +317,17 @@ struct MvccStore::WriteBatch {
   std::vector<KeyIndex::iterator> keys_written{};  // In append order, for rollback.
 };
 
-MvccStore::MvccStore(MvccOptions options) : options_(options) {
+namespace {
+
+std::unique_ptr<ValueStorage> MakeValueStorage(const MvccOptions& options) {
+  if (!options.value_storage) return std::make_unique<MemoryValueStorage>();
+  return options.value_storage();
+}
+
+}  // namespace
+
+MvccStore::MvccStore(MvccOptions options)
+    : options_(std::move(options)), values_(MakeValueStorage(options_), options_.value_log) {
   revisions_.push_back(RevisionEntry{options_.initial_timestamp, {}});
 }
 
@@ -332,13 +342,15 @@ const MvccStore::VersionRecord* MvccStore::VisibleAt(const KeyHistory& history, 
   return record.tombstone ? nullptr : &record;
 }
 
-KeyValue MvccStore::ToKeyValue(const std::string& key, const VersionRecord& record) {
-  return KeyValue{key, record.create_revision, record.main, record.version, record.value,
-                  record.lease};
+KeyValue MvccStore::ToKeyValue(const std::string& key, const VersionRecord& record,
+                               bool with_value) const {
+  KeyValue kv{key, record.create_revision, record.main, record.version, {}, record.lease};
+  if (with_value) values_.Read(record.value, &kv.value);
+  return kv;
 }
 
 uint64_t MvccStore::VersionBytes(const std::string& key, const VersionRecord& record) {
-  return key.size() + record.value.size();
+  return key.size() + record.value.size;
 }
 
 Status MvccStore::CheckReadRevision(Revision revision, Revision newest_readable) const {
@@ -391,10 +403,9 @@ Result<RangeResponse> MvccStore::RangeAt(const RangeRequest& request, Revision d
     if (record == nullptr) continue;
     ++response.count;
     if (request.count_only || response.kvs.size() >= collect_max) continue;
-    KeyValue kv = ToKeyValue(it->first, *record);
     // keys_only drops values, but only after a sort by value has used them (as etcd does).
-    if (request.keys_only && request.sort_target != SortTarget::kValue) kv.value.clear();
-    response.kvs.push_back(std::move(kv));
+    response.kvs.push_back(ToKeyValue(
+        it->first, *record, !request.keys_only || request.sort_target == SortTarget::kValue));
   }
   if (request.count_only) return response;
 
@@ -454,7 +465,8 @@ bool MvccStore::CompareHolds(const Compare& compare, Revision revision) const {
     const VersionRecord* record = VisibleAt(it->second, revision);
     if (record == nullptr) continue;
     any_key = true;
-    all_hold = CompareKeyValue(compare, ToKeyValue(it->first, *record));
+    all_hold = CompareKeyValue(
+        compare, ToKeyValue(it->first, *record, compare.target == CompareTarget::kValue));
   }
   if (any_key) return all_hold;
   // No key: a value cannot be compared (absent and empty look alike), the numbers are all zero.
@@ -507,6 +519,7 @@ void MvccStore::RollBack(WriteBatch& batch) {
                 "rollback only removes versions of the failed write at {}", batch.write_revision);
     bytes_used_ -= VersionBytes(key->first, versions.back());
     --versions_held_;
+    values_.Release(versions.back().value);
     versions.pop_back();
     if (versions.empty()) keys_.erase(key);
   }
@@ -528,7 +541,41 @@ Status MvccStore::FinishWrite(WriteBatch& batch, HybridTimestamp timestamp) {
                   static_cast<size_t>(current_revision_.value() - first_logged_revision().value() + 1),
               "one revision entry per revision from {} to {} (have {})", first_logged_revision(),
               current_revision_, revisions_.size());
+  RelocateSome();
   return Status::Ok();
+}
+
+void MvccStore::RelocateSome() {
+  if (!relocation_) {
+    if (!values_.RelocationDue()) return;
+    relocation_.emplace(Relocation{values_.SparseSegments()});
+  }
+  Relocation& pass = *relocation_;
+  auto it = pass.resume ? keys_.lower_bound(pass.next_key) : keys_.begin();
+  std::string bytes;
+  for (size_t visited = 0; it != keys_.end() && visited < options_.relocation_keys_per_write;
+       ++it, ++visited) {
+    for (VersionRecord& record : it->second.versions) {
+      if (record.value.size == 0 ||
+          !std::binary_search(pass.victims.begin(), pass.victims.end(), record.value.segment)) {
+        continue;
+      }
+      values_.Read(record.value, &bytes);
+      const ValueRef moved = values_.Add(bytes);
+      values_.Release(record.value);
+      record.value = moved;
+    }
+  }
+  if (it != keys_.end()) {
+    pass.resume = true;
+    pass.next_key = it->first;
+    return;
+  }
+  // Every version was visited, and new values only go to the head: the victims are empty.
+  for (uint32_t victim : pass.victims) {
+    CAIRN_CHECK(!values_.Holds(victim), "a relocation pass empties value segment {}", victim);
+  }
+  relocation_.reset();
 }
 
 Result<PutResponse> MvccStore::ApplyPut(WriteBatch& batch, const PutRequest& request) {
@@ -539,7 +586,13 @@ Result<PutResponse> MvccStore::ApplyPut(WriteBatch& batch, const PutRequest& req
     return Status::InvalidArgument(std::string(kErrorKeyNotFound));
   }
   VersionRecord record;
-  record.value = request.ignore_value ? previous->value : request.value;
+  if (request.ignore_value) {
+    std::string kept;  // Each version holds its own ref, so the value is stored again.
+    values_.Read(previous->value, &kept);
+    record.value = values_.Add(kept);
+  } else {
+    record.value = values_.Add(request.value);
+  }
   record.lease = request.ignore_lease ? previous->lease : request.lease;
   record.create_revision = previous != nullptr ? previous->create_revision : batch.write_revision;
   record.version = previous != nullptr ? previous->version + 1 : 1;
@@ -662,7 +715,10 @@ void MvccStore::CompactKey(KeyIndex::iterator key, Revision revision) {
   if (at_or_below == 0) return;
   // Keep the latest version at or below the revision, unless it is a tombstone.
   size_t drop = versions[at_or_below - 1].tombstone ? at_or_below : at_or_below - 1;
-  for (size_t i = 0; i < drop; ++i) bytes_used_ -= VersionBytes(key->first, versions[i]);
+  for (size_t i = 0; i < drop; ++i) {
+    bytes_used_ -= VersionBytes(key->first, versions[i]);
+    values_.Release(versions[i].value);
+  }
   versions_held_ -= drop;
   versions.erase(versions.begin(), versions.begin() + static_cast<std::ptrdiff_t>(drop));
   CAIRN_CHECK(versions.empty() || versions.front().main > revision || !versions.front().tombstone,
@@ -749,6 +805,7 @@ Result<CompactionResponse> MvccStore::Compact(const CompactionRequest& request) 
   CAIRN_CHECK(revisions_.size() ==
                   static_cast<size_t>(current_revision_.value() - first_logged_revision().value() + 1),
               "one revision entry per revision after compaction at {}", revision);
+  RelocateSome();
   return CompactionResponse{ResponseHeader{current_revision_}};
 }
 
@@ -768,9 +825,7 @@ std::string MvccStore::Serialize() const {
   SnapshotWriter writer = BeginSnapshot();
   CAIRN_CHECK(writer.Continue(std::numeric_limits<size_t>::max()),
               "an unbounded slice serializes the whole store");
-  std::string out = writer.TakeUnsealed();
-  SealSnapshot(&out);
-  return out;
+  return writer.TakePending().Finish();
 }
 
 MvccStore::SnapshotWriter MvccStore::BeginSnapshot() const {
@@ -778,7 +833,10 @@ MvccStore::SnapshotWriter MvccStore::BeginSnapshot() const {
 }
 
 MvccStore::SnapshotWriter::SnapshotWriter(const MvccStore& store)
-    : store_(&store), revision_(store.current_revision_), compacted_(store.compacted_revision_) {
+    : store_(&store),
+      revision_(store.current_revision_),
+      compacted_(store.compacted_revision_),
+      values_(store.values_.Freeze()) {
   // Reserved from the store's counters (no extra walk): bytes_used_ counts each version's key and
   // value, so this bounds the output, exactly when every key has one version. The buffer never
   // grows (a doubling string would briefly hold 1.5-3x the state during a snapshot).
@@ -786,6 +844,7 @@ MvccStore::SnapshotWriter::SnapshotWriter(const MvccStore& store)
                        8 * store.keys_.size() + kVersionFixedBytes * store.versions_held_ +
                        store.bytes_used_ + kSnapshotTrailerBytes;
   out_.reserve(bytes);
+  fills_.reserve(store.versions_held_);
   Encoder encoder(out_);
   encoder.U32(kSnapshotMagic);
   encoder.U32(kSnapshotFormatVersion);
@@ -847,11 +906,16 @@ bool MvccStore::SnapshotWriter::Continue(size_t bytes_max) {
       EncodeFixed64(fixed + 17, static_cast<uint64_t>(record->create_revision.value()));
       EncodeFixed64(fixed + 25, static_cast<uint64_t>(record->version));
       EncodeFixed64(fixed + 33, static_cast<uint64_t>(record->lease));
-      CAIRN_CHECK(record->value.size() <= std::numeric_limits<uint32_t>::max(),
-                  "values fit a u32 length (got {} bytes)", record->value.size());
-      EncodeFixed32(fixed + 41, static_cast<uint32_t>(record->value.size()));
+      EncodeFixed32(fixed + 41, record->value.size);
       out_.append(fixed, kVersionFixedBytes);
-      out_.append(record->value);
+      if (record->value.size == 0) {
+        // The empty value (and a tombstone's): nothing to copy.
+      } else if (values_.Covers(record->value)) {
+        fills_.push_back(Pending::Fill{out_.size(), record->value});
+        out_.resize(out_.size() + record->value.size);
+      } else {
+        store_->values_.AppendTo(record->value, &out_);
+      }
     }
     ++keys_written_;
   }
@@ -862,8 +926,23 @@ bool MvccStore::SnapshotWriter::Continue(size_t bytes_max) {
   return true;
 }
 
-std::string MvccStore::SnapshotWriter::TakeUnsealed() {
+MvccStore::SnapshotWriter::Pending MvccStore::SnapshotWriter::TakePending() {
   CAIRN_CHECK(done_, "a snapshot is taken only once complete");
+  Pending pending;
+  pending.out_ = std::move(out_);
+  pending.fills_ = std::move(fills_);
+  pending.values_ = std::move(values_);
+  return pending;
+}
+
+std::string MvccStore::SnapshotWriter::Pending::Finish() && {
+  for (const Fill& fill : fills_) {
+    CAIRN_CHECK(fill.at + fill.value.size <= out_.size(), "a value's place is in the snapshot");
+    values_.Read(fill.value, out_.data() + fill.at);
+  }
+  std::vector<Fill>().swap(fills_);
+  values_ = {};
+  SealSnapshot(&out_);
   return std::move(out_);
 }
 
@@ -920,6 +999,7 @@ Result<MvccStore> MvccStore::Restore(std::string_view snapshot, MvccOptions opti
   if (!in.U64(key_count) || key_count > in.remaining() / kEncodedKeyBytesMin) {
     return SnapshotCorrupt("bad key count");
   }
+  std::string value;
   for (uint64_t k = 0; k < key_count; ++k) {
     std::string key;
     uint32_t version_count = 0;
@@ -939,7 +1019,7 @@ Result<MvccStore> MvccStore::Restore(std::string_view snapshot, MvccOptions opti
       int64_t create = 0;
       uint8_t tombstone = 0;
       if (!in.I64(main) || !in.I64(record.sub) || !in.U8(tombstone) || !in.I64(create) ||
-          !in.I64(record.version) || !in.I64(record.lease) || !in.Bytes(record.value)) {
+          !in.I64(record.version) || !in.I64(record.lease) || !in.Bytes(value)) {
         return SnapshotCorrupt("truncated version");
       }
       record.main = Revision{main};
@@ -956,7 +1036,7 @@ Result<MvccStore> MvccStore::Restore(std::string_view snapshot, MvccOptions opti
         }
       }
       if (record.tombstone) {
-        if (!record.value.empty() || record.version != 0 || create != 0 || record.lease != 0) {
+        if (!value.empty() || record.version != 0 || create != 0 || record.lease != 0) {
           return SnapshotCorrupt("tombstone with data");
         }
       } else if (record.version < 1 || create <= kInitialRevision.value() || create > main) {
@@ -965,6 +1045,7 @@ Result<MvccStore> MvccStore::Restore(std::string_view snapshot, MvccOptions opti
       if (main <= compacted && (v != 0 || record.tombstone)) {
         return SnapshotCorrupt("history below the compacted revision");
       }
+      record.value = store.values_.Add(value);
       store.bytes_used_ += VersionBytes(key, record);
       ++store.versions_held_;
       history.versions.push_back(std::move(record));

@@ -32,9 +32,16 @@
 // Why a std::map of keys: range scans need ordered keys and cheap successor steps; a red-black tree
 // gives O(log n) seeks and stable iterators (the per-revision "keys touched" lists hold iterators).
 // Its per-node overhead and pointer chasing cost memory and cache misses compared with a B-tree, but
-// the store is bounded by quota_bytes (a few GiB at most, as in etcd) and held in memory; a B-tree
-// can replace it behind this interface when profiles say so. A range scan visits every key in the
-// range that still has history, including keys deleted but not yet compacted.
+// the store is bounded by quota_bytes (a few GiB at most, as in etcd); a B-tree can replace it
+// behind this interface when profiles say so (with 1M single-version keys the index is ~184 bytes
+// a key: map node 96, version record 64, revision entry 24, malloc's headers included). A range
+// scan visits every key in the range that still has history, including keys deleted but not yet
+// compacted.
+//
+// Values live apart from the index, in a ValueLog (value_log.h): a version holds a 12-byte ref, so
+// the heap holds keys and version records, and a server keeps the value bytes in files read
+// through the page cache. Released values are garbage in their segment; each write moves a bounded
+// number of keys' values out of sparse segments (a relocation pass) so the emptied ones are deleted.
 //
 // Thread-safety: none. The owner (the apply loop of the consensus shell) serializes all calls.
 #pragma once
@@ -52,6 +59,7 @@
 #include "base/status.h"
 #include "base/strong_types.h"
 #include "clock/hybrid_clock.h"
+#include "mvcc/value_log.h"
 
 namespace cairn::mvcc {
 
@@ -83,6 +91,12 @@ struct MvccOptions {
   size_t request_bytes_max = 3 * 512 * 1024;
   // The timestamp of the initial revision 1.
   HybridTimestamp initial_timestamp{};
+  // Where value bytes are kept (ValueLog); empty: in memory (MemoryValueStorage).
+  ValueStorageFactory value_storage{};
+  ValueLogOptions value_log{};
+  // Keys a write visits, at most, of a pass that moves values out of sparse value segments (each
+  // moved value is a read and an append: with files, ~1 us).
+  size_t relocation_keys_per_write = 64;
 };
 
 struct KeyValue {
@@ -222,6 +236,10 @@ class MvccStore {
   [[nodiscard]] uint64_t bytes_used() const { return bytes_used_; }
   // Versions held over all keys, tombstones included; compaction lowers it.
   [[nodiscard]] size_t versions_held() const { return versions_held_; }
+  // Where the values' bytes are (live and garbage bytes, segments).
+  [[nodiscard]] const ValueLog& value_log() const { return values_; }
+  // True while a pass moving values out of sparse segments is under way.
+  [[nodiscard]] bool relocating() const { return relocation_.has_value(); }
 
   [[nodiscard]] Result<RangeResponse> Range(const RangeRequest& request) const;
   [[nodiscard]] Result<PutResponse> Put(const PutRequest& request, HybridTimestamp timestamp);
@@ -245,6 +263,8 @@ class MvccStore {
   // that old). Only a compaction rewrites history: after one the writer is stale and must be
   // dropped. Replacing the store (Restore) likewise ends the writer; the owner drops it. The
   // writer refers to the store: it lives on the store's thread and never outlives the store.
+  // Slices write the index and only note where each value goes; the Pending snapshot copies the
+  // values in from a frozen view of the value log, on any thread, even after the store is gone.
   class SnapshotWriter {
    public:
     // Appends roughly `bytes_max` more (whole keys); true once the snapshot is complete.
@@ -253,8 +273,26 @@ class MvccStore {
     [[nodiscard]] bool stale() const;
     [[nodiscard]] Revision revision() const { return revision_; }
     [[nodiscard]] size_t bytes() const { return out_.size(); }
-    // Once Continue returned true: the snapshot without its checksum (SealSnapshot adds it).
-    [[nodiscard]] std::string TakeUnsealed();
+    // A serialized snapshot whose values are still to be copied in: Finish does that, on any
+    // thread (the store's thread only records where each value goes), and seals it.
+    class Pending {
+     public:
+      // The whole snapshot, checksum included.
+      [[nodiscard]] std::string Finish() &&;
+      [[nodiscard]] size_t bytes() const { return out_.size(); }
+
+     private:
+      friend class SnapshotWriter;
+      struct Fill {
+        uint64_t at = 0;  // Where in out_ the value's bytes go.
+        ValueRef value{};
+      };
+      std::string out_{};
+      std::vector<Fill> fills_{};
+      ValueLog::Frozen values_{};
+    };
+    // Once Continue returned true.
+    [[nodiscard]] Pending TakePending();
 
    private:
     friend class MvccStore;
@@ -263,6 +301,10 @@ class MvccStore {
     const MvccStore* store_;
     Revision revision_;
     Revision compacted_;
+    // Values of versions that existed when the writer began are read later, through this (only
+    // values moved since, by relocation, are copied in by Continue).
+    ValueLog::Frozen values_;
+    std::vector<Pending::Fill> fills_;
     std::string out_;
     size_t timestamps_left_ = 0;  // Revision timestamps still to write, oldest first.
     size_t next_timestamp_ = 0;
@@ -274,7 +316,7 @@ class MvccStore {
     bool done_ = false;
   };
   [[nodiscard]] SnapshotWriter BeginSnapshot() const;
-  // Appends the checksum that ends a snapshot; any thread (it reads only `unsealed`).
+  // Appends the checksum that ends a snapshot.
   static void SealSnapshot(std::string* unsealed);
   // Rebuilds a store from Serialize's output. Anything malformed gives Corruption (Unsupported for
   // a format version this build does not read), never a crash.
@@ -284,12 +326,13 @@ class MvccStore {
   struct VersionRecord {
     Revision main{};
     int64_t sub = 0;
-    bool tombstone = false;
     Revision create_revision{};
     int64_t version = 0;
     int64_t lease = 0;
-    std::string value{};
+    ValueRef value{};  // In values_; held by this version alone.
+    bool tombstone = false;
   };
+  static_assert(sizeof(VersionRecord) <= 56, "a version record is kept per version: keep it small");
   struct KeyHistory {
     std::vector<VersionRecord> versions{};  // Strictly increasing (main, sub).
   };
@@ -325,7 +368,8 @@ class MvccStore {
   struct WriteBatch;
 
   static const VersionRecord* VisibleAt(const KeyHistory& history, Revision revision);
-  static KeyValue ToKeyValue(const std::string& key, const VersionRecord& record);
+  [[nodiscard]] KeyValue ToKeyValue(const std::string& key, const VersionRecord& record,
+                                    bool with_value = true) const;
   static uint64_t VersionBytes(const std::string& key, const VersionRecord& record);
 
   [[nodiscard]] Status CheckReadRevision(Revision revision, Revision newest_readable) const;
@@ -346,6 +390,8 @@ class MvccStore {
   template <typename Response, typename Apply>
   Result<Response> RunWrite(HybridTimestamp timestamp, Apply apply);
   void CompactKey(KeyIndex::iterator key, Revision revision);
+  // A bounded step of the relocation pass, started when the value log has garbage to reclaim.
+  void RelocateSome();
 
   MvccOptions options_;
   KeyIndex keys_;
@@ -355,6 +401,14 @@ class MvccStore {
   std::deque<RevisionEntry> revisions_;
   uint64_t bytes_used_ = 0;
   size_t versions_held_ = 0;
+  ValueLog values_;
+  // A relocation pass: the sparse segments it empties, and the key it resumes at.
+  struct Relocation {
+    std::vector<uint32_t> victims{};  // Sorted.
+    std::string next_key{};
+    bool resume = false;
+  };
+  std::optional<Relocation> relocation_{};
 
   [[nodiscard]] Revision first_logged_revision() const {
     return compacted_revision_ > kInitialRevision ? compacted_revision_ : kInitialRevision;

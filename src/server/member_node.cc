@@ -1,5 +1,6 @@
 #include "server/member_node.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +10,7 @@
 #include "base/check.h"
 #include "consensus/message.h"
 #include "storage/data_directory.h"
+#include "storage/value_files.h"
 
 namespace cairn::server {
 namespace {
@@ -47,9 +49,14 @@ Result<std::unique_ptr<MemberNode>> MemberNode::Open(FileSystem& fs, MemberNodeO
   CAIRN_CHECK(options.heartbeat_interval_ms > 0 &&
                   options.election_timeout_ms >= 5 * options.heartbeat_interval_ms,
               "the caller validated the timeouts");
+  CAIRN_ASSIGN_OR_RETURN(DataDirectory directory, DataDirectory::Open(fs, options.data_dir));
+  if (options.values_in_files && !options.mvcc.value_storage) {
+    CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<ValueFiles> files,
+                           ValueFiles::Open(directory.values_path()));
+    options.mvcc.value_storage = [files] { return files->NewStorage(); };
+  }
   std::unique_ptr<MemberNode> node(new MemberNode(std::move(options), metrics));
   const MemberNodeOptions& opts = node->options_;
-  CAIRN_ASSIGN_OR_RETURN(DataDirectory directory, DataDirectory::Open(fs, opts.data_dir));
   // The ids derive from the flags (cluster_config.h). A data directory keeps the ids it was
   // created with: restarting it under other ids would let one log speak for two members.
   const std::string identity = fmt::format("member_id {:016x}\ncluster_id {:016x}\n",
@@ -138,6 +145,7 @@ void MemberNode::Stop() {
   if (thread_.joinable()) thread_.join();
   // A snapshot being written finishes (its report is dropped: the member has stopped).
   if (snapshot_thread_.joinable()) snapshot_thread_.join();
+  if (trim_thread_.joinable()) trim_thread_.join();
   // Whatever the member handed to the writer is written before the member is gone.
   if (log_writer_) log_writer_->Stop();
 }
@@ -614,7 +622,7 @@ void MemberNode::ContinueSnapshot() {
 void MemberNode::SaveSnapshot() {
   SnapshotInProgress& job = *snapshot_serializing_;
   // Writing, checksumming and syncing the file, the slow part, happen on the snapshot thread.
-  std::string data = job.writer.TakeUnsealed();
+  mvcc::MvccStore::SnapshotWriter::Pending pending = job.writer.TakePending();
   const LogIndex index = job.index;
   const Generation generation = job.generation;
   const consensus::Membership membership = job.membership;
@@ -625,10 +633,12 @@ void MemberNode::SaveSnapshot() {
   snapshot_serializing_.reset();
   if (snapshot_thread_.joinable()) snapshot_thread_.join();  // The previous one has reported.
   snapshot_thread_ = std::thread([this, index, generation, membership, revision, serialize_ms,
-                                  slices, serialize_span_ms, data = std::move(data)]() mutable {
+                                  slices, serialize_span_ms,
+                                  pending = std::move(pending)]() mutable {
     pthread_setname_np(pthread_self(), "cairn-snapshot");
     const auto write_start = Clock::now();
-    mvcc::MvccStore::SealSnapshot(&data);
+    // The values are read in from the value log here, off the member thread.
+    std::string data = std::move(pending).Finish();
     auto source = storage_->WriteSnapshot(index, generation, membership, data);
     SnapshotSavedEvent saved{index, source.status(), nullptr};
     if (source.ok()) saved.source = std::move(source).value();
@@ -638,7 +648,7 @@ void MemberNode::SaveSnapshot() {
     if (saved.status.ok()) {
       spdlog::info("member {:x}: snapshot at index {} (revision {}) saved: {:.1f} MiB, "
                    "serialized on the member thread in {:.1f} ms over {} slices ({:.0f} ms "
-                   "apart), sealed, written and synced in {:.0f} ms",
+                   "apart), values read in, sealed, written and synced in {:.0f} ms",
                    id().value(), index, revision, mib, serialize_ms, slices, serialize_span_ms,
                    write_ms);
     }
@@ -676,6 +686,20 @@ void MemberNode::FreeReleasedEntries() {
   if (released_freed_ == released_entries_.size()) {
     std::vector<wal::Entry>().swap(released_entries_);
     released_freed_ = 0;
+    // The freed entries lie scattered through the heap, between allocations that live on, so
+    // malloc cannot give their pages back by shrinking the heap: malloc_trim returns the free
+    // pages wherever they are. It takes 10-20 ms with a large heap: another thread does it.
+    if (!trim_running_.exchange(true)) {
+      if (trim_thread_.joinable()) trim_thread_.join();  // Done: it cleared trim_running_.
+      trim_thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "cairn-trim");
+        const auto trim_start = Clock::now();
+        malloc_trim(0);
+        spdlog::info("member {:x}: heap trimmed after freeing released log entries in {:.1f} ms",
+                     id().value(), SecondsSince(trim_start) * 1e3);
+        trim_running_.store(false);
+      });
+    }
   }
 }
 

@@ -57,6 +57,7 @@
 #include <mutex>
 #include <thread>
 #include <variant>
+#include <atomic>
 #include <vector>
 
 #include "cairnpb/command.pb.h"
@@ -81,6 +82,9 @@ struct MemberNodeOptions {
   uint64_t snapshot_count = 100'000;
   uint64_t wal_segment_bytes = 64ull << 20;
   mvcc::MvccOptions mvcc{};
+  // Value bytes in files under <data-dir>/values (storage/value_files.h), out of the heap; false
+  // keeps them in memory. mvcc.value_storage, when set, wins over both.
+  bool values_in_files = true;
   // Events waiting for the member thread; beyond it clients get "too many requests" and peer
   // frames are dropped (the consensus protocol tolerates loss).
   size_t queue_events_max = 100'000;
@@ -236,6 +240,10 @@ class MemberNode {
   // write and fdatasync, longer than an election timeout).
   std::thread snapshot_thread_;
   bool snapshot_in_flight_ = false;  // Being serialized here, or written by snapshot_thread_.
+  // Gives freed heap pages back to the system (malloc_trim) once a snapshot's released log
+  // entries are freed; a trim still running when the next is due makes that one unnecessary.
+  std::thread trim_thread_;
+  std::atomic<bool> trim_running_{false};
   // The snapshot being serialized, a slice per turn (mvcc::MvccStore::SnapshotWriter), so a large
   // store never stops this thread for long; reset when the store is replaced by a leader's.
   struct SnapshotInProgress {

@@ -5,6 +5,7 @@
 //   <data-dir>/meta    the durable metadata record (MetadataStore)
 //   <data-dir>/wal/    write-ahead log segments (WriteAheadLog)
 //   <data-dir>/snap/   snapshots (SnapshotStore)
+//   <data-dir>/values/ the MVCC store's value segments (ValueFiles): scratch, rebuilt at start
 //
 // Open creates a missing or empty directory and writes the marker first, atomically, so that a
 // crash during creation leaves either an empty directory or a marked one. It refuses, without
@@ -29,6 +30,7 @@ class DataDirectory {
   const std::string& path() const { return path_; }
   std::string wal_path() const { return JoinPath(path_, "wal"); }
   std::string snapshot_path() const { return JoinPath(path_, "snap"); }
+  std::string values_path() const { return JoinPath(path_, "values"); }
   // Where MetadataStore keeps its record (it lives at the top, beside the marker).
   const std::string& metadata_directory() const { return path_; }
   // True when this Open initialised the directory.
