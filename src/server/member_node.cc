@@ -202,7 +202,13 @@ void MemberNode::WakeLocked() {
 
 void MemberNode::SubmitWrite(cairnpb::Command command, WriteDone done) {
   auto refuse = done;
-  if (!Enqueue(WriteEvent{std::move(command), std::move(done)}, Source::kClient)) {
+  // Room for proposer, request_id and hybrid_time (three tags and varints of up to 10 bytes).
+  constexpr size_t kProposalFieldBytesMax = 3 * (1 + 10);
+  std::string payload;
+  payload.reserve(command.ByteSizeLong() + kProposalFieldBytesMax);
+  command.AppendToString(&payload);
+  if (!Enqueue(WriteEvent{std::move(command), std::move(done), std::move(payload)},
+               Source::kClient)) {
     refuse(Status::Busy(std::string(kErrorTooManyRequests)), nullptr, nullptr, ReplyHeader{});
   }
 }
@@ -356,7 +362,17 @@ void MemberNode::ProposeOrForward(std::vector<WriteEvent>& writes) {
     write.command.set_request_id(request_id);
     if (leader) {
       write.command.set_hybrid_time(hybrid_clock_.Now().packed());
-      payloads.push_back(write.command.SerializeAsString());
+      // The fields the submitter left unset, appended to its serialization (a later occurrence
+      // of a field wins when parsing, and these were absent): the same bytes' meaning as
+      // serializing the whole command here, without copying the key and value again.
+      cairnpb::Command fields;
+      fields.set_proposer(write.command.proposer());
+      fields.set_request_id(write.command.request_id());
+      fields.set_hybrid_time(write.command.hybrid_time());
+      CAIRN_CHECK(write.payload.capacity() - write.payload.size() >= fields.ByteSizeLong(),
+                  "the submitter left room for the proposal fields");
+      fields.AppendToString(&write.payload);
+      payloads.push_back(std::move(write.payload));
     } else {
       forwards.emplace_back(leader_id, transport::EncodeFrame(ForwardedWrite{
                                            id(), request_id, write.command.SerializeAsString()}));

@@ -149,6 +149,11 @@ class MemberNode {
   struct WriteEvent {
     cairnpb::Command command;
     WriteDone done;
+    // The command serialized by the submitting thread, with room for the fields the member adds
+    // (AppendProposalFields): the log entry keeps this string until a snapshot covers it, and
+    // allocated on the client thread it does not sit between the store's index nodes in the
+    // member thread's heap (freed, those gaps could not be given back to the system).
+    std::string payload{};
   };
   struct ReadEvent {
     bool linearizable;
