@@ -8,6 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdlib>
 
@@ -122,6 +124,14 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));
+  // As Go's runtime does for etcd: the soft limit on open files up to the hard one. Client
+  // connections (up to 4,096), log segments and value-log files all take descriptors.
+  if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &files) != 0) {
+      spdlog::warn("could not raise the open-file limit to {}", files.rlim_max);
+    }
+  }
   if (data_dir.empty()) data_dir = name + ".cairn";
   if (initial_cluster.empty()) initial_cluster = name + "=" + initial_advertise_peer_urls;
   if (election_timeout_ms < 5 * heartbeat_interval_ms) {

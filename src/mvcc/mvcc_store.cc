@@ -328,6 +328,7 @@ std::unique_ptr<ValueStorage> MakeValueStorage(const MvccOptions& options) {
 
 MvccStore::MvccStore(MvccOptions options)
     : options_(std::move(options)), values_(MakeValueStorage(options_), options_.value_log) {
+  CAIRN_CHECK(options_.relocation_keys_per_write > 0, "a relocation pass makes progress");
   revisions_.push_back(RevisionEntry{options_.initial_timestamp, {}});
 }
 
@@ -553,8 +554,9 @@ void MvccStore::RelocateSome() {
   Relocation& pass = *relocation_;
   auto it = pass.resume ? keys_.lower_bound(pass.next_key) : keys_.begin();
   std::string bytes;
-  for (size_t visited = 0; it != keys_.end() && visited < options_.relocation_keys_per_write;
-       ++it, ++visited) {
+  const size_t budget =
+      std::max(options_.relocation_keys_per_write, keys_.size() / kRelocationPassWrites);
+  for (size_t visited = 0; it != keys_.end() && visited < budget; ++it, ++visited) {
     for (VersionRecord& record : it->second.versions) {
       if (record.value.size == 0 ||
           !std::binary_search(pass.victims.begin(), pass.victims.end(), record.value.segment)) {

@@ -78,6 +78,8 @@ inline constexpr std::string_view kErrorRequestTooLarge = "etcdserver: request i
 
 // The revision of an empty store, as in etcd.
 inline constexpr Revision kInitialRevision{1};
+// Writes a relocation pass takes at most, however many keys (MvccOptions::relocation_keys_per_write).
+inline constexpr size_t kRelocationPassWrites = 1024;
 
 struct MvccOptions {
   // The most compares, success ops or failure ops one Txn level may hold (etcd's --max-txn-ops).
@@ -94,8 +96,10 @@ struct MvccOptions {
   // Where value bytes are kept (ValueLog); empty: in memory (MemoryValueStorage).
   ValueStorageFactory value_storage{};
   ValueLogOptions value_log{};
-  // Keys a write visits, at most, of a pass that moves values out of sparse value segments (each
-  // moved value is a read and an append: with files, ~1 us).
+  // Keys a write visits, at least, of a pass that moves values out of sparse value segments (each
+  // moved value is a read and an append: with files, ~1 us). A write visits more in a large store
+  // (keys / kRelocationPassWrites), so a pass ends within that many writes whatever the key count:
+  // segments that turn sparse meanwhile wait for the next pass, and disk use stays bounded.
   size_t relocation_keys_per_write = 64;
 };
 

@@ -922,6 +922,32 @@ TEST(MvccValueLogTest, RelocationEmptiesSegmentsPinnedByLongLivedValues) {
   EXPECT_LE(store.value_log().garbage_bytes(), 1000u + 3 * 100u);
 }
 
+// A write that fails after adding values (over the quota, or an op failing inside a txn) gives
+// them back: nothing it added stays live.
+TEST(MvccValueLogTest, FailedWritesReleaseTheirValues) {
+  MvccOptions options;
+  options.quota_bytes = 100;
+  MvccStore store(options);
+  uint64_t ms = 0;
+  ASSERT_TRUE(store.Put(PutRequest{.key = "a", .value = std::string(40, 'a')}, Ts(++ms)).ok());
+  EXPECT_EQ(store.value_log().live_bytes(), 40u);
+  auto over = store.Put(PutRequest{.key = "b", .value = std::string(80, 'b')}, Ts(++ms));
+  EXPECT_EQ(over.status().code(), StatusCode::kNoSpace);
+  EXPECT_EQ(store.value_log().live_bytes(), 40u);
+  EXPECT_EQ(store.value_log().garbage_bytes(), 80u);
+  auto txn = store.Txn(
+      TxnRequest{.success = {PutOp("c", std::string(10, 'c')),
+                             RequestOp{PutRequest{.key = "d", .ignore_value = true}}}},
+      Ts(++ms));
+  EXPECT_EQ(txn.status().message(), "etcdserver: key not found");
+  EXPECT_EQ(store.value_log().live_bytes(), 40u);
+  EXPECT_EQ(store.value_log().garbage_bytes(), 90u);
+  auto got = store.Range(RangeRequest{.key = "a"});
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->kvs.size(), 1u);
+  EXPECT_EQ(got->kvs[0].value, std::string(40, 'a'));
+}
+
 // A snapshot's slices note where values go; the values are copied in later, on another thread,
 // after relocation moved some (before and after the writer passed their key), removed the
 // segments they were in, and after the store itself is gone.

@@ -100,14 +100,10 @@ void ValueLog::Flush() const {
 void ValueLog::SealHead() {
   Flush();
   Segment& head = segments_.at(head_);
+  // Sealed right after an Add, so the value just added is live.
+  CAIRN_CHECK(head.live_bytes > 0, "a segment is sealed holding the value just added");
   head.sealed = true;
-  if (head.live_bytes == 0) {
-    garbage_bytes_ -= head.bytes;
-    storage_->Remove(head_);
-    segments_.erase(head_);
-  } else {
-    Account(head);
-  }
+  Account(head);
   CAIRN_CHECK(head_ < std::numeric_limits<uint32_t>::max(), "value segment numbers run out");
   ++head_;
   segments_[head_] = Segment{};

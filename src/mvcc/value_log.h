@@ -21,14 +21,16 @@
 //   - Garbage: a released value's bytes stay in its segment. A sealed segment with nothing live
 //     left is deleted at once. Segments less than half live are "sparse"; once their garbage adds
 //     up to segment_bytes, the owner (MvccStore) moves their live values to the head
-//     (relocation, a bounded amount per write) and the emptied segments are deleted. Disk use
-//     stays within about twice the live bytes plus a few segments.
+//     (relocation, a bounded amount per write; a pass ends within kRelocationPassWrites writes)
+//     and the emptied segments are deleted. Disk use stays within about twice the live bytes
+//     plus a few segments and what is written during one pass.
 //
 // Pure: the bytes go through a ValueStorage (memory for tests and simulations, files in the
 // server: storage/value_files.h). A storage failure (a full disk) is fatal: a crash with the
 // storage's message, after which the member restarts from its log and snapshot.
 //
-// Thread-safety: none; the store's thread owns it. Reads are const and touch no shared state.
+// Thread-safety: none; the store's thread owns it (Freeze, though const, writes the head buffer
+// out). A Frozen view is the one part another thread may use.
 #pragma once
 
 #include <cstddef>

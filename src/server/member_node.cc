@@ -369,9 +369,7 @@ void MemberNode::ProposeOrForward(std::vector<WriteEvent>& writes) {
       fields.set_proposer(write.command.proposer());
       fields.set_request_id(write.command.request_id());
       fields.set_hybrid_time(write.command.hybrid_time());
-      CAIRN_CHECK(write.payload.capacity() - write.payload.size() >= fields.ByteSizeLong(),
-                  "the submitter left room for the proposal fields");
-      fields.AppendToString(&write.payload);
+      fields.AppendToString(&write.payload);  // Within the room the submitter reserved.
       payloads.push_back(std::move(write.payload));
     } else {
       forwards.emplace_back(leader_id, transport::EncodeFrame(ForwardedWrite{

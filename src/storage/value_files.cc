@@ -128,6 +128,8 @@ class FileValueStorage final : public mvcc::ValueStorage {
 
 }  // namespace
 
+std::atomic<uint64_t> ValueFiles::next_instance_{1};
+
 Result<std::shared_ptr<ValueFiles>> ValueFiles::Open(const std::string& directory) {
   if (::mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST) {
     return StatusFromErrno(errno, "mkdir", directory);

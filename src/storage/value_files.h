@@ -36,7 +36,9 @@ class ValueFiles {
  private:
   explicit ValueFiles(std::string directory) : directory_(std::move(directory)) {}
   std::string directory_;
-  std::atomic<uint64_t> next_instance_{1};
+  // Process-wide, so two ValueFiles on one directory (a member reopened in a test) never name
+  // the same file.
+  static std::atomic<uint64_t> next_instance_;
 };
 
 }  // namespace cairn

@@ -76,10 +76,17 @@ TEST(ValueFilesTest, ValueLogOverFiles) {
   ASSERT_TRUE(files.ok());
   mvcc::ValueLog log((*files)->NewStorage(), mvcc::ValueLogOptions{64, 16});
   std::vector<mvcc::ValueRef> refs;
-  for (int i = 0; i < 40; ++i)
+  for (int i = 0; i < 40; ++i) {
     refs.push_back(log.Add(std::string(7, static_cast<char>('a' + i % 26))));
-  for (int i = 0; i < 40; i += 2) log.Release(refs[i]);
-  for (int i = 1; i < 40; i += 2) {
+  }
+  ASSERT_EQ(refs[9].segment, 0u);
+  ASSERT_EQ(refs[10].segment, 1u);  // Ten 7-byte values fill a 64-byte segment.
+  const size_t files_before = FilesIn(temp.path() + "/values");
+  for (int i = 0; i < 10; ++i) log.Release(refs[i]);  // All of segment 0.
+  for (int i = 10; i < 40; i += 2) log.Release(refs[i]);
+  EXPECT_FALSE(log.Holds(0));
+  EXPECT_EQ(FilesIn(temp.path() + "/values"), files_before - 1) << "an emptied segment's file goes";
+  for (int i = 11; i < 40; i += 2) {
     std::string value;
     log.Read(refs[i], &value);
     EXPECT_EQ(value, std::string(7, static_cast<char>('a' + i % 26)));
