@@ -766,6 +766,10 @@ void MemberNode::UpdateMetrics() {
                                     std::memory_order_relaxed);
   metrics_->applied_index.store(applied_index_.value(), std::memory_order_relaxed);
   metrics_->revision.store(store_.current_revision().value(), std::memory_order_relaxed);
+  const mvcc::ValueLog& values = store_.value_log();
+  metrics_->value_log_live_bytes.store(values.live_bytes(), std::memory_order_relaxed);
+  metrics_->value_log_garbage_bytes.store(values.garbage_bytes(), std::memory_order_relaxed);
+  metrics_->value_log_segments.store(values.segment_count(), std::memory_order_relaxed);
   metrics_->generation.store(replica_->generation().value(), std::memory_order_relaxed);
 }
 

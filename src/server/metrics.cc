@@ -60,6 +60,15 @@ std::string Metrics::RenderPrometheus() const {
          applied_index.load());
   Series(&out, "etcd_debugging_mvcc_current_revision", "gauge", "The key-value store revision.",
          revision.load());
+  Series(&out, "cairn_mvcc_value_log_live_bytes", "gauge",
+         "Bytes of values the key-value store holds, over all versions (the value log).",
+         value_log_live_bytes.load());
+  Series(&out, "cairn_mvcc_value_log_garbage_bytes", "gauge",
+         "Bytes of released values still in value-log segments, until relocation reclaims them.",
+         value_log_garbage_bytes.load());
+  Series(&out, "cairn_mvcc_value_log_segments", "gauge",
+         "Value-log segments (files under <data-dir>/values, or in memory).",
+         value_log_segments.load());
   Series(&out, "cairn_server_generation", "gauge", "The member's generation (raft term).",
          generation.load());
   Series(&out, "cairn_peer_frames_sent_total", "counter", "Frames sent to peers.",

@@ -36,6 +36,9 @@ struct Metrics {
   std::atomic<int64_t> proposals_pending{0};     // Client writes waiting for their entry.
   std::atomic<uint64_t> applied_index{0};
   std::atomic<int64_t> revision{0};
+  std::atomic<uint64_t> value_log_live_bytes{0};     // mvcc::ValueLog, values held.
+  std::atomic<uint64_t> value_log_garbage_bytes{0};  // Released values not yet reclaimed.
+  std::atomic<uint64_t> value_log_segments{0};
   std::atomic<uint64_t> generation{0};
   std::atomic<int64_t> is_leader{0};
   std::atomic<uint64_t> peer_frames_sent{0};
