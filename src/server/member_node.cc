@@ -52,7 +52,7 @@ Result<std::unique_ptr<MemberNode>> MemberNode::Open(FileSystem& fs, MemberNodeO
   CAIRN_ASSIGN_OR_RETURN(DataDirectory directory, DataDirectory::Open(fs, options.data_dir));
   if (options.values_in_files && !options.mvcc.value_storage) {
     CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<ValueFiles> files,
-                           ValueFiles::Open(directory.values_path()));
+                           ValueFiles::Open(fs, directory.values_path()));
     options.mvcc.value_storage = [files] { return files->NewStorage(); };
   }
   std::unique_ptr<MemberNode> node(new MemberNode(std::move(options), metrics));

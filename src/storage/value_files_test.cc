@@ -8,10 +8,13 @@
 #include <string>
 #include <thread>
 
+#include "storage/posix_file_system.h"
 #include "storage/temp_directory.h"
 
 namespace cairn {
 namespace {
+
+PosixFileSystem posix_fs;
 
 size_t FilesIn(const std::string& directory) {
   size_t count = 0;
@@ -22,7 +25,7 @@ size_t FilesIn(const std::string& directory) {
 TEST(ValueFilesTest, SegmentsAreFilesWrittenByAppendAndRemovedWithTheirStorage) {
   TempDirectory temp;
   const std::string directory = temp.path() + "/values";
-  auto files = ValueFiles::Open(directory);
+  auto files = ValueFiles::Open(posix_fs, directory);
   ASSERT_TRUE(files.ok()) << files.status().ToString();
   {
     auto storage = (*files)->NewStorage();
@@ -53,7 +56,7 @@ TEST(ValueFilesTest, OpenClearsAnEarlierProcesssFilesOnly) {
   ASSERT_EQ(::mkdir(directory.c_str(), 0700), 0);
   std::ofstream(directory + "/1-0000000000.values") << "left by a crash";
   std::ofstream(directory + "/notes.txt") << "not ours";
-  auto files = ValueFiles::Open(directory);
+  auto files = ValueFiles::Open(posix_fs, directory);
   ASSERT_TRUE(files.ok()) << files.status().ToString();
   EXPECT_FALSE(std::filesystem::exists(directory + "/1-0000000000.values"));
   EXPECT_TRUE(std::filesystem::exists(directory + "/notes.txt"));
@@ -63,7 +66,7 @@ TEST(ValueFilesTest, OpenReportsAnUnusablePath) {
   TempDirectory temp;
   const std::string file = temp.path() + "/plain";
   std::ofstream(file) << "x";
-  auto files = ValueFiles::Open(file + "/values");
+  auto files = ValueFiles::Open(posix_fs, file + "/values");
   ASSERT_FALSE(files.ok());
   EXPECT_NE(files.status().ToString().find("plain"), std::string::npos);
 }
@@ -72,7 +75,7 @@ TEST(ValueFilesTest, OpenReportsAnUnusablePath) {
 // sealed and removed segments.
 TEST(ValueFilesTest, ValueLogOverFiles) {
   TempDirectory temp;
-  auto files = ValueFiles::Open(temp.path() + "/values");
+  auto files = ValueFiles::Open(posix_fs, temp.path() + "/values");
   ASSERT_TRUE(files.ok());
   mvcc::ValueLog log((*files)->NewStorage(), mvcc::ValueLogOptions{64, 16});
   std::vector<mvcc::ValueRef> refs;
@@ -97,7 +100,7 @@ TEST(ValueFilesTest, ValueLogOverFiles) {
 // and after the storage itself is gone.
 TEST(ValueFilesTest, ReaderOutlivesRemovalAndItsStorage) {
   TempDirectory temp;
-  auto files = ValueFiles::Open(temp.path() + "/values");
+  auto files = ValueFiles::Open(posix_fs, temp.path() + "/values");
   ASSERT_TRUE(files.ok());
   auto storage = (*files)->NewStorage();
   storage->Append(0, "first segment");
