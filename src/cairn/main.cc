@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   std::string listen_metrics_urls;
   uint64_t wal_segment_bytes = 64ull << 20;
   bool values_in_memory = false;
+  bool wal_plain_segments = false;
   std::string log_level = "info";
 
   app.add_option("--name", name, "Human-readable name for this member")->capture_default_str();
@@ -117,7 +118,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--wal-segment-bytes", wal_segment_bytes,
                  "Size at which a write-ahead log segment is sealed and a new one started")
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 40))
       ->capture_default_str();
+  app.add_flag("--wal-plain-segments", wal_plain_segments,
+               "Append to new log segment files instead of writing over spare ones zero-filled "
+               "ahead of time (which makes each fdatasync cheaper)");
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->capture_default_str();
@@ -175,6 +180,7 @@ int main(int argc, char** argv) {
   options.member.snapshot_count = snapshot_count;
   options.member.wal_segment_bytes = wal_segment_bytes;
   options.member.values_in_files = !values_in_memory;
+  options.member.wal_preallocated_segments = !wal_plain_segments;
   options.member.mvcc.max_txn_ops = max_txn_ops;
   options.member.mvcc.quota_bytes =
       quota_backend_bytes == 0 ? (2ull << 30) : static_cast<uint64_t>(quota_backend_bytes);

@@ -77,7 +77,10 @@ Result<std::unique_ptr<MemberNode>> MemberNode::Open(FileSystem& fs, MemberNodeO
   CAIRN_ASSIGN_OR_RETURN(
       node->storage_,
       member::MemberStorage::Open(fs, directory.path(),
-                                  {.wal = {.segment_bytes_target = opts.wal_segment_bytes},
+                                  {.wal = {.segment_bytes_target = opts.wal_segment_bytes,
+                                           .preallocation = opts.wal_preallocated_segments
+                                                                ? wal::Preallocation::kBackground
+                                                                : wal::Preallocation::kOff},
                                    .snapshots = {},
                                    .low_water_mark = {}}));
   consensus::RecoveredState recovered = node->storage_->TakeRecoveredState();

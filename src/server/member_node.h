@@ -81,6 +81,9 @@ struct MemberNodeOptions {
   uint32_t election_timeout_ms = 1000;
   uint64_t snapshot_count = 100'000;
   uint64_t wal_segment_bytes = 64ull << 20;
+  // Log segments written over spares zero-filled ahead of time on a thread of their own
+  // (wal/segment_preallocator.h); false appends to plain new files.
+  bool wal_preallocated_segments = true;
   mvcc::MvccOptions mvcc{};
   // Value bytes in files under <data-dir>/values (storage/value_files.h), out of the heap; false
   // keeps them in memory. mvcc.value_storage, when set, wins over both.

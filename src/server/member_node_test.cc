@@ -46,6 +46,8 @@ class InProcessCluster {
     options.election_timeout_ms = 100;
     options.snapshot_count = snapshot_count_;
     options.random_seed = 1 + i;
+    // Small segments, so that the background preallocator's spares are made and taken here.
+    options.wal_segment_bytes = 256 << 10;
     auto node = MemberNode::Open(fs_, options, &metrics_[i]);
     ASSERT_TRUE(node.ok()) << node.status().ToString();
     {

@@ -181,6 +181,7 @@ class Simulation {
   // few milliseconds after each write, instead of Advance implying it.
   bool async_durability_ = false;
   uint64_t segment_bytes_ = 4096;
+  wal::Preallocation preallocation_ = wal::Preallocation::kOff;
   // Fault rates, chosen per seed.
   double loss_rate_ = 0;
   double duplicate_rate_ = 0;
@@ -230,6 +231,10 @@ void Simulation::ChooseFaultRates() {
   snapshot_chunk_bytes_ = kChunkSizes[Random(3)];
   async_durability_ = Random(2) == 1;
   segment_bytes_ = 512u << Random(4);
+  // Half the seeds write their logs over preallocated segments. Taken from the seed itself, not
+  // drawn from the run's random stream, so every other choice of an existing seed stays as it was.
+  preallocation_ = (options_.seed * 0x9E3779B97F4A7C15ull) >> 63 ? wal::Preallocation::kInline
+                                                                  : wal::Preallocation::kOff;
   for (Node& node : nodes_) {
     if (faults & kFaultDrift) {
       node.tick_period_ms = kTickMs - 2 + static_cast<int64_t>(Random(5));  // 8..12 ms.
@@ -240,7 +245,9 @@ void Simulation::ChooseFaultRates() {
 void Simulation::StartNode(Node& node) {
   auto storage = member::MemberStorage::Open(
       *node.fs, "/node",
-      {.wal = {.segment_bytes_target = segment_bytes_, .first_index_of_new_log = LogIndex(1)},
+      {.wal = {.segment_bytes_target = segment_bytes_,
+               .first_index_of_new_log = LogIndex(1),
+               .preallocation = preallocation_},
        .snapshots = {.retained_snapshots = 2},
        .low_water_mark = {.retained_entries = 5}});
   if (!storage.ok()) {

@@ -7,8 +7,11 @@
 //     keeps what was synced apart from what was merely written, so a simulated crash loses the
 //     unsynced part, may tear the last write, and can inject ENOSPC, EACCES and fsync failures.
 //
-// The interface is deliberately narrow: files are appended to and read at offsets, never rewritten
-// in place, and durability is explicit. A file's data is durable after WritableFile::Sync returns
+// The interface is deliberately narrow: files are appended to and read at offsets, and durability
+// is explicit. The one exception to append-only is WriteAt, for the write-ahead log's preallocated
+// segments: it overwrites bytes already in the file (zeros put there and synced ahead of time),
+// which lets an fdatasync skip the journal commit a growing file needs. Overwritten bytes that were
+// not synced may come back after a crash as the old bytes, sector by sector in any mix. A file's data is durable after WritableFile::Sync returns
 // OK; its *name* (creation, rename, removal) is durable after FileSystem::SyncDir on its directory
 // returns OK. Paths are plain strings joined with '/'.
 //
@@ -34,6 +37,10 @@ class WritableFile {
   // Appends `data` at the end of the file. On failure any prefix of `data` may have reached the
   // file; the caller decides whether to Truncate it away. Not durable until Sync.
   virtual Status Append(std::string_view data) = 0;
+  // Writes `data` at `offset` (at most Size()), over bytes already there and past the end as
+  // needed. On failure any part of `data` may have reached the file. Not durable until Sync; after
+  // a crash, each 512-byte sector it changed holds either its old or its new bytes.
+  virtual Status WriteAt(uint64_t offset, std::string_view data) = 0;
   // Makes the file's data durable (fdatasync). A failure here is final for the caller's purposes:
   // the kernel may have dropped the dirty pages, so retrying could report success for lost data.
   virtual Status Sync() = 0;

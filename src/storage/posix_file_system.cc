@@ -42,22 +42,25 @@ class PosixWritableFile final : public WritableFile {
     if (fd_ >= 0) ::close(fd_);
   }
 
-  Status Append(std::string_view data) override {
-    CAIRN_CHECK(fd_ >= 0, "append only to an open file ({})", path_);
+  Status Append(std::string_view data) override { return WriteAt(size_, data); }
+
+  Status WriteAt(uint64_t offset, std::string_view data) override {
+    CAIRN_CHECK(fd_ >= 0, "write only to an open file ({})", path_);
+    CAIRN_CHECK(offset <= size_, "a write leaves no hole ({} > {} in {})", offset, size_, path_);
     size_t written = 0;
+    Status status;
     while (written < data.size()) {
       const ssize_t result = ::pwrite(fd_, data.data() + written, data.size() - written,
-                                      static_cast<off_t>(size_ + written));
+                                      static_cast<off_t>(offset + written));
       if (result < 0) {
         if (errno == EINTR) continue;
-        const int error_number = errno;
-        size_ += written;
-        return StatusFromErrno(error_number, "write", path_);
+        status = StatusFromErrno(errno, "write", path_);
+        break;
       }
       written += static_cast<size_t>(result);
     }
-    size_ += written;
-    return Status::Ok();
+    size_ = std::max<uint64_t>(size_, offset + written);
+    return status;
   }
 
   Status Sync() override {
@@ -88,7 +91,7 @@ class PosixWritableFile final : public WritableFile {
  private:
   std::string path_;
   int fd_;
-  uint64_t size_;  // Where the next append goes; pwrite keeps appends independent of the offset.
+  uint64_t size_;  // The file's length: where the next append goes (pwrite, not the file offset).
 };
 
 class PosixReadableFile final : public ReadableFile {

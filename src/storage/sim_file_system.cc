@@ -13,25 +13,34 @@ class SimFileSystem::SimWritableFile final : public WritableFile {
   SimWritableFile(SimFileSystem* fs, std::string path, std::shared_ptr<Inode> inode)
       : fs_(fs), path_(std::move(path)), inode_(std::move(inode)), epoch_(fs->epoch_) {}
 
-  Status Append(std::string_view data) override {
+  Status Append(std::string_view data) override { return WriteAt(inode_->data.size(), data); }
+
+  Status WriteAt(uint64_t offset, std::string_view data) override {
     CAIRN_TRY(CheckHandle());
+    CAIRN_CHECK(offset <= inode_->data.size(), "a write leaves no hole ({} > {} in {})", offset,
+                inode_->data.size(), path_);
     bool torn = false;
     CAIRN_TRY(fs_->BeginMutation(&torn));
+    size_t count = data.size();
+    Status status;
     if (torn) {
       std::uniform_int_distribution<size_t> cut(0, data.size());
-      inode_->data.append(data.substr(0, cut(fs_->random_)));
-      return Status::IoError(fmt::format("write {}: simulated crash", path_));
-    }
-    if (fs_->space_limit_bytes_) {
+      count = cut(fs_->random_);
+      status = Status::IoError(fmt::format("write {}: simulated crash", path_));
+    } else if (fs_->space_limit_bytes_) {
+      // Only bytes past the end take space; overwritten ones already have theirs.
       const uint64_t used = fs_->TotalBytes();
       const uint64_t available = used >= *fs_->space_limit_bytes_ ? 0 : *fs_->space_limit_bytes_ - used;
-      if (data.size() > available) {
-        inode_->data.append(data.substr(0, available));
-        return Status::NoSpace(fmt::format("write {}: No space left on device", path_));
+      const uint64_t growth =
+          offset + data.size() > inode_->data.size() ? offset + data.size() - inode_->data.size() : 0;
+      if (growth > available) {
+        count = inode_->data.size() - offset + available;
+        status = Status::NoSpace(fmt::format("write {}: No space left on device", path_));
       }
     }
-    inode_->data.append(data);
-    return Status::Ok();
+    if (offset + count > inode_->data.size()) inode_->data.resize(offset + count);
+    inode_->data.replace(offset, count, data.substr(0, count));
+    return status;
   }
 
   Status Sync() override {
@@ -304,19 +313,33 @@ Status SimFileSystem::RemoveFile(const std::string& path) {
 
 std::string SimFileSystem::TornTail(const std::string& durable, const std::string& current,
                                     TearMode tear) {
-  size_t kept_from = durable.size();
-  std::string base = durable;
-  if (current.compare(0, durable.size(), durable) != 0 || current.size() < durable.size()) {
-    // Truncated (and perhaps appended to) since the last sync: the truncation may be lost.
-    if (random_() % 2 == 0) return durable;
-    size_t common = 0;
-    while (common < durable.size() && common < current.size() && durable[common] == current[common]) {
-      ++common;
-    }
-    kept_from = common;
-    base = current.substr(0, common);
+  const bool only_appended = current.size() >= durable.size() &&
+                             current.compare(0, durable.size(), durable) == 0;
+  if (!only_appended && current.size() < durable.size() && random_() % 2 == 0) {
+    return durable;  // The truncation never reached the disk, nor anything after it.
   }
-  if (tear == TearMode::kNone || current.size() == kept_from) return base;
+  // What was durable, as long as the file now is; then the sectors written over since the last
+  // sync, each reaching the disk or not on its own (writeback keeps no order among them). A
+  // sector that holds the durable end and bytes past it goes with those (below), whole.
+  std::string base = durable.substr(0, std::min(durable.size(), current.size()));
+  const size_t aligned_end = base.size() / kSectorBytes * kSectorBytes;
+  const size_t mixed_end = current.size() > base.size() ? aligned_end : base.size();
+  if (!only_appended && tear != TearMode::kNone) {
+    for (size_t sector = 0; sector < mixed_end; sector += kSectorBytes) {
+      const size_t length = std::min<size_t>(kSectorBytes, mixed_end - sector);
+      if (base.compare(sector, length, current, sector, length) != 0 && random_() % 2 == 0) {
+        base.replace(sector, length, current, sector, length);
+      }
+    }
+  }
+  // Bytes past the durable length: a prefix of them survives, by the tear mode. When some do,
+  // the sector they start in is the new one from its start.
+  const size_t kept_from = base.size();
+  if (tear == TearMode::kNone || current.size() <= kept_from) return base;
+  auto with_tail = [&](size_t cut) {
+    if (cut == kept_from) return base;
+    return base.substr(0, aligned_end) + current.substr(aligned_end, cut - aligned_end);
+  };
   auto pick_sector_cut = [&] {
     std::vector<size_t> cuts = {kept_from};
     for (size_t cut = (kept_from / kSectorBytes + 1) * kSectorBytes; cut < current.size();
@@ -330,12 +353,12 @@ std::string SimFileSystem::TornTail(const std::string& durable, const std::strin
     case TearMode::kNone:
       return base;
     case TearMode::kSectorPrefix:
-      return current.substr(0, pick_sector_cut());
+      return with_tail(pick_sector_cut());
     case TearMode::kAnyByte:
-      return current.substr(0, kept_from + random_() % (current.size() - kept_from + 1));
+      return with_tail(kept_from + random_() % (current.size() - kept_from + 1));
     case TearMode::kZeroFill: {
       const size_t cut = pick_sector_cut();
-      return current.substr(0, cut) + std::string(current.size() - cut, '\0');
+      return with_tail(cut) + std::string(current.size() - cut, '\0');
     }
   }
   return base;

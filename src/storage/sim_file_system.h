@@ -9,6 +9,10 @@
 //     cut at a 512-byte sector boundary (kSectorPrefix), at any byte (kAnyByte), or keep the file's
 //     new length with the unsynced sectors read back as zeros (kZeroFill: the size reached the
 //     journal, the data never reached the platter);
+//   - bytes overwritten in place (WriteAt) since the last sync: under any tear mode but kNone each
+//     512-byte sector they touched keeps its new bytes or reverts to its durable ones, on its own
+//     (writeback does not write a file's pages in order), so a crash can leave holes of old bytes
+//     between new ones; under kNone every one reverts;
 //   - a truncation that was not synced may or may not have happened.
 // Directories themselves are treated as durable once created (Cairn creates them once, at start).
 //
@@ -37,6 +41,7 @@ enum class TearMode : uint8_t {
   kSectorPrefix,  // A prefix of the unsynced bytes survives, cut at a 512-byte sector boundary.
   kAnyByte,       // A prefix of the unsynced bytes survives, cut at any byte.
   kZeroFill,      // The file keeps its new length; unsynced sectors after a random one are zeros.
+  // Under every mode but kNone, overwritten sectors survive or revert one by one (design note).
 };
 
 class SimFileSystem final : public FileSystem {

@@ -2,7 +2,7 @@
 // grammar in prose; this header is the same facts as code, each pinned by a static_assert.
 //
 // A log is a directory of segment files named "<first index, 20 decimal digits>.wal". A segment is
-// a header followed by records, nothing else (no padding, no preallocation):
+// a header followed by records, then possibly zero padding (a preallocated segment not yet full):
 //
 //   segment header (32 bytes)
 //     0  magic            8 bytes  "CAIRNWAL"
@@ -75,6 +75,20 @@ inline constexpr uint32_t kPayloadBytesMax = 16u << 20;
 
 // Torn-write detection works in units of the disk sector (see write_ahead_log.h, crash rules).
 inline constexpr uint64_t kSectorBytes = 512;
+
+// The most bytes one write(2) of the log carries: one record of the largest payload, or several
+// smaller ones.
+inline constexpr uint64_t kWriteBytesMax = RecordBytes(kPayloadBytesMax);
+// The most bytes the log ever has written but not yet fdatasynced, all segments together (Append
+// syncs on its own before it would pass this). Recovery relies on it: a crash during a write over
+// a preallocated segment can leave holes, sectors that reverted to zeros between sectors that
+// reached the disk, so sound records after a bad one are dropped as unsynced only when everything
+// non-zero after the bad spot lies within this many bytes of it.
+inline constexpr uint64_t kUnsyncedBytesMax = kWriteBytesMax + kSegmentHeaderBytes;
+
+// A spare segment: zeros written and fdatasynced ahead of time (SegmentPreallocator), renamed to
+// the next segment's name when the log rolls. Never part of the log: Open removes it.
+inline constexpr std::string_view kSpareSegmentName = "spare.segment";
 
 static_assert(kSegmentMagic.size() == 8, "the segment magic is eight bytes");
 static_assert(kSegmentVersionOffset == kSegmentMagicOffset + kSegmentMagic.size());

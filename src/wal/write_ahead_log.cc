@@ -20,6 +20,7 @@ struct WriteAheadLog::Segment {
   uint64_t size_bytes = 0;  // Header plus records written so far.
   // Open while the segment is active, or sealed but not yet synced.
   std::unique_ptr<WritableFile> writer;
+  bool preallocated = false;  // Created from a spare (its file may run past size_bytes in zeros).
   bool needs_sync = false;
   std::unique_ptr<ReadableFile> reader;  // Opened on first read.
 
@@ -133,6 +134,25 @@ bool AllZero(std::string_view bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
 }
 
+// One past the last non-zero byte of `data` (0 when it is all zeros).
+uint64_t NonZeroEnd(std::string_view data) {
+  uint64_t end = data.size();
+  while (end > 0 && data[end - 1] == 0) --end;
+  return end;
+}
+
+// True when some sector's share of [begin, end) is all zeros: the mark a sector that reverted to
+// the zeros of a preallocated segment leaves in a record written over it.
+bool HasZeroSectorPiece(std::string_view data, uint64_t begin, uint64_t end) {
+  end = std::min<uint64_t>(end, data.size());
+  for (uint64_t piece = begin; piece < end;) {
+    const uint64_t piece_end = std::min(end, (piece / kSectorBytes + 1) * kSectorBytes);
+    if (AllZero(data.substr(piece, piece_end - piece))) return true;
+    piece = piece_end;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string SegmentFileName(LogIndex first_index) {
@@ -163,6 +183,12 @@ Status WriteAheadLog::Recover() {
   CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_.ListDirectory(directory_));
   std::vector<LogIndex> first_indexes;
   for (const std::string& name : names) {
+    if (name == kSpareSegmentName) {
+      // A spare made before the last stop: it may be incomplete, and it is cheap to make again.
+      CAIRN_TRY(fs_.RemoveFile(JoinPath(directory_, name)));
+      directory_dirty_ = true;
+      continue;
+    }
     const bool digits = name.size() == kSegmentNameDigits + kSegmentSuffix.size() &&
                         name.ends_with(kSegmentSuffix) &&
                         std::all_of(name.begin(), name.begin() + kSegmentNameDigits,
@@ -176,6 +202,12 @@ Status WriteAheadLog::Recover() {
     first_indexes.emplace_back(std::stoull(name.substr(0, kSegmentNameDigits)));
   }
   std::sort(first_indexes.begin(), first_indexes.end());
+  if (options_.preallocation != Preallocation::kOff) {
+    preallocator_ = std::make_unique<SegmentPreallocator>(
+        fs_, directory_, options_.segment_bytes_target,
+        options_.preallocation == Preallocation::kInline ? SegmentPreallocator::Mode::kInline
+                                                         : SegmentPreallocator::Mode::kBackground);
+  }
 
   if (first_indexes.empty()) {
     recovery_.created_new_log = true;
@@ -192,7 +224,7 @@ Status WriteAheadLog::Recover() {
     segment->path = PathOf(first_indexes[position]);
     segments_.push_back(std::move(segment));
     TailDamage damage;
-    CAIRN_TRY(RecoverSegment(position, &damage));
+    CAIRN_TRY(RecoverSegment(position, position + 1 == first_indexes.size(), &damage));
     if (damage.present) {
       CAIRN_TRY(RepairTornTail(first_indexes, position, damage));
       break;
@@ -204,9 +236,16 @@ Status WriteAheadLog::Recover() {
   for (auto& segment : segments_) {
     CAIRN_ASSIGN_OR_RETURN(segment->writer,
                            fs_.OpenWritable(segment->path, OpenMode::kAppendExisting));
-    CAIRN_CHECK(segment->writer->Size() == segment->size_bytes,
-                "a recovered segment's size matches what recovery scanned ({} vs {} in {})",
+    CAIRN_CHECK(segment->writer->Size() >= segment->size_bytes,
+                "a recovered segment's file holds what recovery scanned ({} < {} in {})",
                 segment->writer->Size(), segment->size_bytes, segment->path);
+    if (segment != segments_.back() && segment->writer->Size() > segment->size_bytes) {
+      // A segment sealed just before a crash, still with its padding: cut it to its records.
+      CAIRN_TRY(segment->writer->Truncate(segment->size_bytes));
+    }
+    if (segment == segments_.back()) {
+      recovery_.padding_bytes = segment->writer->Size() - segment->size_bytes;
+    }
     CAIRN_TRY(segment->writer->Sync());
     if (segment != segments_.back()) {
       CAIRN_TRY(segment->writer->Close());
@@ -284,7 +323,7 @@ Status WriteAheadLog::RepairTornTail(const std::vector<LogIndex>& first_indexes,
   return Status::Ok();
 }
 
-Status WriteAheadLog::RecoverSegment(size_t position, TailDamage* damage) {
+Status WriteAheadLog::RecoverSegment(size_t position, bool last, TailDamage* damage) {
   Segment& segment = *segments_[position];
   const std::string& path = segment.path;
   CAIRN_ASSIGN_OR_RETURN(std::string data, ReadWholeFile(fs_, path));
@@ -340,12 +379,14 @@ Status WriteAheadLog::RecoverSegment(size_t position, TailDamage* damage) {
   }
 
   // The records.
+  const uint64_t nonzero_end = NonZeroEnd(data);
   uint64_t offset = kSegmentHeaderBytes;
   LogIndex expected_index = segment.first_index;
-  while (offset < data.size()) {
+  while (offset < nonzero_end) {  // Past nonzero_end lies only padding: the clean end.
     std::string_view bad;  // Why the record at `offset` is unreadable, if it is.
     bool incomplete = false;
     uint64_t bad_end = data.size();
+    uint64_t shape_end = offset + kRecordHeaderBytes;  // The bad record's bytes, as far as known.
     RecordHeader header{};
     const char* record = data.data() + offset;
     if (data.size() - offset < kRecordHeaderBytes) {
@@ -359,6 +400,7 @@ Status WriteAheadLog::RecoverSegment(size_t position, TailDamage* damage) {
         return corrupt(offset, "record header has a sound checksum but invalid fields");
       }
       bad_end = offset + RecordBytes(header.payload_length);
+      shape_end = bad_end;
       if (bad_end > data.size()) {
         bad = "record extends past the end of the file (partial payload)";
         incomplete = true;
@@ -383,11 +425,25 @@ Status WriteAheadLog::RecoverSegment(size_t position, TailDamage* damage) {
       offset = bad_end;
       continue;
     }
+    // An interrupted write over a preallocated segment (crash rules in the header).
+    const bool interrupted = last && HasZeroSectorPiece(data, offset, shape_end) &&
+                             nonzero_end - offset <= kUnsyncedBytesMax;
     if (auto later = FindSoundRecordHeader(data, offset + 1)) {
-      return corrupt(offset, fmt::format("{}, followed by a sound record at offset {}", bad, *later));
+      if (!interrupted) {
+        return corrupt(offset,
+                       fmt::format("{}, followed by a sound record at offset {}", bad, *later));
+      }
+      spdlog::warn("{} offset {}: {}, with sound records after it up to offset {}: a write the "
+                   "crash interrupted, never synced; they are dropped with it",
+                   path, offset, bad, nonzero_end);
     }
+    // Cut short by the zeros after it: a write over zeros that stopped inside this record (the
+    // preallocated counterpart of a file that ends inside it). A sound record ends in a non-zero
+    // trailer, so it never looks like this.
+    const bool cut_short = nonzero_end < shape_end;
     *damage = {true, offset, std::string(bad),
-               incomplete || TailIsZeroFilled(data, offset, bad_end), data.size()};
+               incomplete || cut_short || interrupted || TailIsZeroFilled(data, offset, shape_end),
+               data.size()};
     break;
   }
   segment.size_bytes = offset;
@@ -398,24 +454,59 @@ Status WriteAheadLog::CreateSegment(LogIndex first_index, bool sync_now) {
   auto segment = std::make_unique<Segment>();
   segment->first_index = first_index;
   segment->path = PathOf(first_index);
-  CAIRN_ASSIGN_OR_RETURN(segment->writer, fs_.OpenWritable(segment->path, OpenMode::kCreateNew));
-  directory_dirty_ = true;
-  const std::string header = EncodeSegmentHeader(first_index);
+  // Listed before its file exists, so that a failure below is undone by RollBack like the rest.
   segments_.push_back(std::move(segment));
   Segment& created = *segments_.back();
-  Status written = created.writer->Append(header);
-  if (!written.ok()) {
-    // Leave nothing half-made: the caller rolls back by removing segments it created.
-    return written;
+  if (preallocator_) {
+    Result<bool> taken = preallocator_->TakeAs(created.path);
+    if (!taken.ok()) {
+      spdlog::warn("{}: the spare segment could not be renamed into place, a plain one is "
+                   "created: {}", created.path, taken.status().ToString());
+    }
+    created.preallocated = taken.ok() && *taken;
   }
-  created.size_bytes = header.size();
-  created.needs_sync = true;
+  if (created.preallocated) {
+    CAIRN_ASSIGN_OR_RETURN(created.writer,
+                           fs_.OpenWritable(created.path, OpenMode::kAppendExisting));
+    ++preallocated_segments_;
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(created.writer, fs_.OpenWritable(created.path, OpenMode::kCreateNew));
+  }
+  directory_dirty_ = true;
+  created.size_bytes = 0;
+  CAIRN_TRY(WriteToActive(EncodeSegmentHeader(first_index)));
   if (sync_now) {
     CAIRN_TRY(created.writer->Sync());
     created.needs_sync = false;
+    unsynced_bytes_ = 0;
     CAIRN_TRY(SyncDirectory());
   }
   return Status::Ok();
+}
+
+Status WriteAheadLog::WriteToActive(std::string_view bytes) {
+  Segment& active = *segments_.back();
+  if (unsynced_bytes_ > 0 && unsynced_bytes_ + bytes.size() > kUnsyncedBytesMax) {
+    CAIRN_TRY(Sync().status());
+  }
+  Status written = active.writer->WriteAt(active.size_bytes, bytes);
+  if (!written.ok()) return written;
+  active.size_bytes += bytes.size();
+  active.needs_sync = true;
+  unsynced_bytes_ += bytes.size();
+  CAIRN_CHECK(unsynced_bytes_ <= kUnsyncedBytesMax,
+              "the log never holds more than {} unsynced bytes (has {})", kUnsyncedBytesMax,
+              unsynced_bytes_);
+  return Status::Ok();
+}
+
+bool WriteAheadLog::ShouldRoll() const {
+  const Segment& active = *segments_.back();
+  if (active.records.empty()) return false;
+  if (active.size_bytes >= options_.segment_bytes_target) return true;
+  // A plain segment (or a preallocated one written past its zeros) rolls early to a ready spare.
+  return preallocator_ && active.writer && active.writer->Size() <= active.size_bytes &&
+         preallocator_->ready();
 }
 
 Status WriteAheadLog::RemoveSegmentFile(size_t position) {
@@ -508,7 +599,7 @@ Status WriteAheadLog::Append(std::span<const Entry> entries) {
   size_t next = 0;
   while (next < entries.size()) {
     Segment* active = segments_.back().get();
-    if (!active->records.empty() && active->size_bytes >= options_.segment_bytes_target) {
+    if (ShouldRoll()) {
       // Roll: seal the active segment (it stays open until the next Sync makes it durable).
       Status created = CreateSegment(entries[next].index, /*sync_now=*/false);
       if (!created.ok()) {
@@ -521,21 +612,23 @@ Status WriteAheadLog::Append(std::span<const Entry> entries) {
     uint64_t offset = active->size_bytes;
     std::vector<RecordLocation> locations;
     while (next < entries.size() &&
-           (locations.empty() || offset < options_.segment_bytes_target)) {
+           (locations.empty() ||
+            (offset < options_.segment_bytes_target &&
+             buffer.size() + RecordBytes(entries[next].payload.size()) <= kWriteBytesMax))) {
       const size_t before = buffer.size();
       EncodeRecord(entries[next], &buffer);
       locations.push_back({offset, entries[next].generation});
       offset += buffer.size() - before;
       ++next;
     }
-    Status written = active->writer->Append(buffer);
+    Status written = WriteToActive(buffer);
     if (!written.ok()) {
       Status undone = RollBack(segments_before, active_size_before, last_before);
       return undone.ok() ? written : undone;
     }
+    CAIRN_CHECK(active->size_bytes == offset, "the records end where they were placed ({} vs {})",
+                active->size_bytes, offset);
     active->records.insert(active->records.end(), locations.begin(), locations.end());
-    active->size_bytes = offset;
-    active->needs_sync = true;
     last_index_ = active->last_index();
   }
   return Status::Ok();
@@ -547,13 +640,21 @@ Status WriteAheadLog::RollBack(size_t segments_before, uint64_t active_size_befo
   // that was active. If undoing fails too, the files no longer match memory: stop for good.
   while (segments_.size() > segments_before) {
     Segment& created = *segments_.back();
-    (void)created.writer->Close();
+    if (created.writer) (void)created.writer->Close();
     Status removed = fs_.RemoveFile(created.path);
     if (!removed.ok() && removed.code() != StatusCode::kNotFound) return Fail(removed);
     segments_.pop_back();
   }
   Segment& active = *segments_.back();
+  if (!active.writer) {
+    // Sealed, then synced and closed by a sync inside the failed Append: active again.
+    auto reopened = fs_.OpenWritable(active.path, OpenMode::kAppendExisting);
+    if (!reopened.ok()) return Fail(reopened.status());
+    active.writer = std::move(reopened).value();
+  }
   if (active.writer->Size() != active_size_before) {
+    // Also cuts a preallocated segment's zeros (the partial bytes lie among them): it goes on as
+    // a plain segment and rolls early to the next spare.
     Status truncated = active.writer->Truncate(active_size_before);
     if (!truncated.ok()) return Fail(truncated);
   }
@@ -562,6 +663,8 @@ Status WriteAheadLog::RollBack(size_t segments_before, uint64_t active_size_befo
   }
   active.size_bytes = active_size_before;
   last_index_ = last_before;
+  // Append may have synced part of the batch before failing: none of it was reported durable.
+  durable_index_ = std::min(durable_index_, last_index_);
   return Status::Ok();
 }
 
@@ -569,6 +672,11 @@ Result<LogIndex> WriteAheadLog::Sync() {
   CAIRN_TRY(CheckUsable());
   for (auto& segment : segments_) {
     if (!segment->needs_sync) continue;
+    if (segment != segments_.back() && segment->writer->Size() > segment->size_bytes) {
+      // Sealed: its unused zeros go, in the same fdatasync.
+      Status truncated = segment->writer->Truncate(segment->size_bytes);
+      if (!truncated.ok()) return Fail(truncated);
+    }
     Status synced = segment->writer->Sync();
     if (!synced.ok()) return Fail(synced);
     segment->needs_sync = false;
@@ -584,6 +692,7 @@ Result<LogIndex> WriteAheadLog::Sync() {
     if (!synced.ok()) return Fail(synced);
   }
   CAIRN_CHECK(!segments_.back()->needs_sync, "after Sync no segment waits for an fdatasync");
+  unsynced_bytes_ = 0;
   CAIRN_CHECK(durable_index_ <= last_index_,
               "the durable index never passes the last index ({} > {})", durable_index_,
               last_index_);
@@ -698,6 +807,8 @@ Result<std::vector<Entry>> WriteAheadLog::Read(LogIndex from, LogIndex to, uint6
   }
   return entries;
 }
+
+uint64_t WriteAheadLog::preallocated_segments() const { return preallocated_segments_; }
 
 std::vector<SegmentInfo> WriteAheadLog::Segments() const {
   std::vector<SegmentInfo> infos;

@@ -12,15 +12,25 @@
 // which index comes next.
 //
 // ## Appending and durability are separate steps
-//   Append(entries)  encodes them and writes them with one write(2) per segment touched; they can
-//                    be read back at once but are NOT durable.
+//   Append(entries)  encodes them and writes them with one write(2) per segment touched (and per
+//                    kWriteBytesMax); they can be read back at once but are NOT durable. Append
+//                    syncs on its own before the unsynced bytes would pass kUnsyncedBytesMax.
 //   Sync()           fdatasyncs every file written since the last Sync, and the directory if a
 //                    segment was created, then returns the highest durable index.
+//
+// ## Preallocated segments (WalOptions::preallocation)
+// With preallocation on, a new segment is a spare file of zeros (SegmentPreallocator), written
+// and synced ahead of time and renamed into place; the log writes its header and records over the
+// zeros, so an fdatasync does not have to commit a growing file's length. A segment not yet full
+// ends in zero padding; when sealed it is truncated to its records. If no spare is ready at a roll
+// the log creates a plain segment, and rolls early to a spare once one is ready.
 // Nothing may be acknowledged for an index above what Sync returned. GroupCommitWriter
 // (group_commit_writer.h) turns many callers' appends into one Append and one Sync.
 //
 // ## Crash rules (what Open does with what it finds)
 //   - Every record's header checksum and record checksum are verified.
+//   - A segment's records end where the rest of the file is all zeros (padding): its clean end.
+//     The last segment keeps its padding and is written over; a sealed one is cut to its records.
 //   - A *torn tail* is truncated with a warning. It is a bad region at the end of the last segment
 //     that a crash during an append can produce, and nothing valid follows it:
 //       * the file ends inside a record header, or inside the payload of a record whose header is
@@ -29,7 +39,17 @@
 //         sector boundary) to its end: the file's new length reached the disk before its data
 //         did. Every sound record ends in a non-zero trailer byte, so a record's own content can
 //         never be mistaken for this.
+//       * or, in the last segment only, the bad record has a sector's worth of its bytes all zero
+//         (a sector that reverted: from the record's start to a sector boundary, a whole sector,
+//         or from a boundary to the record's end) and everything non-zero after the bad spot lies
+//         within kUnsyncedBytesMax of it, sound records included. That is a write over a
+//         preallocated segment interrupted by a crash: writeback does not keep a file's pages in
+//         order, so sectors of it can reach the disk on both sides of one that did not. The log
+//         never holds more than kUnsyncedBytesMax unsynced, so what lies there was never
+//         acknowledged. (The price: a record of the last kUnsyncedBytesMax of the log that was
+//         acknowledged and then zeroed by the disk itself is dropped as torn, not reported.)
 //     A last segment whose own header is incomplete or all zeros is rewritten empty.
+//   - A leftover spare (kSpareSegmentName) is deleted.
 //   - Everything else refuses to open with Corruption, naming the file and byte offset: a bad
 //     record followed by a good one; a bad or partial record in a sealed segment; a complete,
 //     non-zeroed record with a bad checksum, even at the very end (a torn append cannot produce
@@ -62,14 +82,24 @@
 #include "base/strong_types.h"
 #include "storage/file_system.h"
 #include "wal/entry.h"
+#include "wal/segment_preallocator.h"
 
 namespace cairn::wal {
 
+// Whether segments are written over spare files of zeros made ahead of time (SegmentPreallocator).
+enum class Preallocation : uint8_t {
+  kOff,         // Every segment is a new file, appended to.
+  kInline,      // Spares made in the log's own thread (tests and the simulator).
+  kBackground,  // Spares made on a thread of their own (the server).
+};
+
 struct WalOptions {
-  // A segment is sealed and a new one started once it holds at least this many bytes.
+  // A segment is sealed and a new one started once it holds at least this many bytes; also the
+  // size of a preallocated segment.
   uint64_t segment_bytes_target = 64ull << 20;
   // The index of the first entry of a brand-new log.
   LogIndex first_index_of_new_log = LogIndex(1);
+  Preallocation preallocation = Preallocation::kOff;
 };
 
 // What Open found and did.
@@ -81,6 +111,7 @@ struct RecoveryReport {
   std::string torn_tail_file;
   uint64_t torn_tail_offset = 0;
   uint64_t torn_tail_bytes_dropped = 0;
+  uint64_t padding_bytes = 0;  // Zero padding after the last record (a preallocated segment).
 };
 
 struct SegmentInfo {
@@ -138,6 +169,8 @@ class WriteAheadLog {
   bool failed() const { return failed_; }
   const RecoveryReport& recovery() const { return recovery_; }
   std::vector<SegmentInfo> Segments() const;
+  // Segments that were written over a spare of zeros, since Open (0 with preallocation off).
+  uint64_t preallocated_segments() const;
   const std::string& directory() const { return directory_; }
 
  private:
@@ -151,16 +184,21 @@ class WriteAheadLog {
     bool present = false;
     uint64_t offset = 0;     // 0 when the segment's own header is torn.
     std::string what;
-    bool torn = false;       // Incomplete, or zero-filled: what a crash during an append leaves.
+    bool torn = false;       // What a crash during a write leaves (crash rules above).
     uint64_t file_bytes = 0;
   };
 
   WriteAheadLog(FileSystem& fs, std::string directory, WalOptions options);
   Status Recover();
-  Status RecoverSegment(size_t position, TailDamage* damage);
+  Status RecoverSegment(size_t position, bool last, TailDamage* damage);
   Status RepairTornTail(const std::vector<LogIndex>& first_indexes, size_t position,
                         const TailDamage& damage);
   Status CreateSegment(LogIndex first_index, bool sync_now);
+  // Writes `bytes` at the end of the active segment's records, syncing first if the unsynced bytes
+  // would pass kUnsyncedBytesMax.
+  Status WriteToActive(std::string_view bytes);
+  // Whether the active segment should be sealed before more records go to it.
+  bool ShouldRoll() const;
   Status SyncDirectory();
   Status RemoveSegmentFile(size_t position);
   Status Fail(const Status& cause);
@@ -178,7 +216,10 @@ class WriteAheadLog {
   bool failed_ = false;
   std::string failure_;
   bool directory_dirty_ = false;
+  uint64_t unsynced_bytes_ = 0;  // Written to any segment since the last successful fdatasync.
+  uint64_t preallocated_segments_ = 0;
   RecoveryReport recovery_;
+  std::unique_ptr<SegmentPreallocator> preallocator_;  // Set when preallocation is on.
 };
 
 // "00000000000000000001.wal" for index 1.

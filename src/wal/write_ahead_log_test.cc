@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "base/crc32c.h"
 
@@ -517,6 +520,187 @@ TEST_F(WalTest, GenerationGoingBackCrashes) {
   AppendRange(*log, 1, 2, /*generation=*/3);
   EXPECT_DEATH((void)log->Append(std::vector<Entry>{MakeEntry(3, 2, "old")}),
                "appended generations never go back");
+}
+
+
+// --- Preallocated segments ------------------------------------------------------------------
+
+uint64_t NonZeroEndForTest(const std::string& bytes) {
+  uint64_t end = bytes.size();
+  while (end > 0 && bytes[end - 1] == 0) --end;
+  return end;
+}
+
+class PreallocatedWalTest : public WalTest {
+ protected:
+  static WalOptions Preallocated(uint64_t segment_bytes = 2048) {
+    return {.segment_bytes_target = segment_bytes,
+            .first_index_of_new_log = LogIndex(1),
+            .preallocation = Preallocation::kInline};
+  }
+  uint64_t FileBytes(const std::string& path) { return fs_.RawContents(path).size(); }
+  std::string SparePath() { return std::string(kDir) + "/" + std::string(kSpareSegmentName); }
+};
+
+TEST_F(PreallocatedWalTest, SegmentsAreWrittenOverSparesAndCutWhenSealed) {
+  auto log = Open(Preallocated());
+  EXPECT_EQ(1u, log->preallocated_segments()) << "even the first segment is a spare";
+  AppendRange(*log, 1, 3);
+  EXPECT_EQ(2048u, FileBytes(SegmentPath(1))) << "the active segment keeps its zeros";
+  EXPECT_EQ(2048u, FileBytes(SparePath())) << "the next spare waits";
+  for (uint64_t index = 4; index <= 200; index += 10) AppendRange(*log, index, index + 9);
+  const auto segments = log->Segments();
+  ASSERT_GT(segments.size(), 3u);
+  for (size_t i = 0; i + 1 < segments.size(); ++i) {
+    EXPECT_EQ(segments[i].size_bytes, FileBytes(SegmentPath(segments[i].first_index.value())))
+        << "a sealed segment is cut to its records";
+  }
+  EXPECT_EQ(2048u, FileBytes(SegmentPath(segments.back().first_index.value())));
+  EXPECT_EQ(segments.size(), log->preallocated_segments());
+  ExpectEntries(*log, 1, 203);
+}
+
+TEST_F(PreallocatedWalTest, PaddingIsTheCleanEndAndIsWrittenOverAfterReopen) {
+  { AppendRange(*Open(Preallocated(1 << 16)), 1, 20); }
+  {
+    auto log = Open(Preallocated(1 << 16));
+    EXPECT_FALSE(log->recovery().torn_tail_truncated);
+    EXPECT_GT(log->recovery().padding_bytes, 60'000u);
+    EXPECT_EQ(1u, log->Segments().size());
+    ExpectEntries(*log, 1, 20);
+    AppendRange(*log, 21, 40);
+    EXPECT_EQ(1u, log->Segments().size()) << "the padding is used, not a new segment";
+  }
+  fs_.Crash(TearMode::kNone);
+  ExpectEntries(*Open(Preallocated(1 << 16)), 1, 40);
+  ExpectEntries(*Open(), 1, 40);  // Without preallocation the padded segment reads the same.
+}
+
+TEST_F(PreallocatedWalTest, LeftoverSpareIsRemovedAtOpen) {
+  { AppendRange(*Open(), 1, 3); }
+  fs_.SetRawContents(SparePath(), std::string(100, '\0'));  // A spare cut short by a crash.
+  auto log = Open();
+  EXPECT_EQ(FileKind::kMissing, fs_.Stat(SparePath()).value());
+  ExpectEntries(*log, 1, 3);
+}
+
+TEST_F(PreallocatedWalTest, HoleInAnUnsyncedWriteDropsTheSoundRecordsAfterIt) {
+  auto log = Open(Preallocated(1 << 16));
+  AppendRange(*log, 1, 5);
+  const uint64_t synced_end = log->Segments().back().size_bytes;
+  std::vector<Entry> entries;
+  for (uint64_t index = 6; index <= 60; ++index) {
+    entries.push_back(MakeEntry(index, 1, std::string(100, static_cast<char>('a' + index % 26))));
+  }
+  ASSERT_TRUE(log->Append(entries).ok());
+  const uint64_t written_end = log->Segments().back().size_bytes;
+  // The crash image: writeback wrote the unsynced region's sectors out of order, and one in the
+  // middle never made it (it reads as the spare's zeros). Records after it are sound.
+  std::string bytes = fs_.RawContents(SegmentPath(1));
+  log.reset();
+  const uint64_t hole = (synced_end / 512 + 2) * 512;
+  ASSERT_LT(hole + 512, written_end);
+  bytes.replace(hole, 512, 512, '\0');
+  fs_.SetRawContents(SegmentPath(1), bytes);
+  log = Open(Preallocated(1 << 16));
+  EXPECT_TRUE(log->recovery().torn_tail_truncated);
+  EXPECT_GE(log->last_index(), LogIndex(5));
+  EXPECT_LT(log->last_index(), LogIndex(60));
+  EXPECT_LT(log->recovery().torn_tail_offset, hole + 512);
+  EXPECT_GE(log->recovery().torn_tail_offset, synced_end);
+  auto read = log->Read(LogIndex(1), log->last_index());
+  ASSERT_TRUE(read.ok());
+  for (const Entry& entry : *read) {
+    if (entry.index.value() > 5) {
+      EXPECT_EQ(entries[entry.index.value() - 6], entry);
+    }
+  }
+}
+
+TEST_F(PreallocatedWalTest, HoleFarBeforeTheEndIsDamageNotATornWrite) {
+  // The same hole, with sound records further after it than the log ever leaves unsynced:
+  // those were synced, so the hole is damage, reported, never dropped.
+  { AppendRange(*Open(Preallocated(1 << 16)), 1, 40); }
+  std::string bytes = fs_.RawContents(SegmentPath(1));
+  const uint64_t hole = 1024;
+  bytes.replace(hole, 512, 512, '\0');
+  const uint64_t end = NonZeroEndForTest(bytes);
+  // Move the records after the hole's record far away: pad with zeros up to the window, then the
+  // original tail (records from the hole's sector on stay sound; indexes no longer matter, as
+  // recovery refuses at the first bad record).
+  std::string far = bytes.substr(0, hole + 512) + std::string(kUnsyncedBytesMax, '\0') +
+                    bytes.substr(hole + 512, end - hole - 512);
+  fs_.SetRawContents(SegmentPath(1), far);
+  Status status = TryOpen(Preallocated(1 << 16));
+  EXPECT_EQ(StatusCode::kCorruption, status.code()) << status.ToString();
+  EXPECT_NE(std::string::npos, status.message().find("followed by a sound record"))
+      << status.ToString();
+  // Near the end, the very same hole is a torn write.
+  fs_.SetRawContents(SegmentPath(1), bytes);
+  EXPECT_TRUE(TryOpen(Preallocated(1 << 16)).ok());
+}
+
+TEST_F(PreallocatedWalTest, HoleInASealedSegmentIsDamage) {
+  { AppendRange(*Open(Preallocated(1024)), 1, 60); }
+  auto log = Open(Preallocated(1024));
+  ASSERT_GT(log->Segments().size(), 2u);
+  const std::string first = SegmentPath(1);
+  log.reset();
+  std::string bytes = fs_.RawContents(first);
+  ASSERT_GT(bytes.size(), 1000u);
+  bytes.replace(512, 256, 256, '\0');
+  fs_.SetRawContents(first, bytes);
+  EXPECT_EQ(StatusCode::kCorruption, TryOpen(Preallocated(1024)).code());
+}
+
+TEST_F(PreallocatedWalTest, AnAppendNeverLeavesMoreThanTheBoundUnsynced) {
+  auto log = Open();  // Plain segments: the bound is the log's, whatever the file.
+  std::vector<Entry> entries;
+  for (uint64_t index = 1; index <= 3; ++index) {
+    entries.push_back(MakeEntry(index, 1, std::string(kPayloadBytesMax / 2 + 1, 'x')));
+  }
+  ASSERT_TRUE(log->Append(entries).ok());
+  EXPECT_EQ(LogIndex(3), log->last_index());
+  EXPECT_GE(log->durable_index(), LogIndex(1)) << "Append synced before passing the bound";
+  EXPECT_EQ(LogIndex(3), log->Sync().value());
+}
+
+TEST(SegmentPreallocatorTest, BackgroundSpareIsZeroFilledAndReplacedAfterBeingTaken) {
+  TempDirectory dir;
+  PosixFileSystem fs;
+  const uint64_t bytes = (3u << 20) + 100;  // Not a whole number of the thread's slices.
+  SegmentPreallocator preallocator(fs, dir.path(), bytes, SegmentPreallocator::Mode::kBackground);
+  auto wait_ready = [&] {
+    for (int i = 0; i < 1000 && !preallocator.ready(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return preallocator.ready();
+  };
+  ASSERT_TRUE(wait_ready()) << "a spare is made within 10 s";
+  const std::string taken = dir.Join("00000000000000000001.wal");
+  ASSERT_TRUE(preallocator.TakeAs(taken).value());
+  EXPECT_EQ(1u, preallocator.spares_taken());
+  const std::string contents = ReadWholeFile(fs, taken).value();
+  EXPECT_EQ(bytes, contents.size());
+  EXPECT_TRUE(std::all_of(contents.begin(), contents.end(), [](char c) { return c == 0; }));
+  ASSERT_TRUE(wait_ready()) << "the next spare follows";
+  EXPECT_EQ(bytes, ReadWholeFile(fs, preallocator.spare_path()).value().size());
+}
+
+TEST(SegmentPreallocatorTest, NoSpareReadyMeansAPlainSegment) {
+  // A log directory the spare cannot be written to: the preallocator says no, the log appends.
+  SimFileSystem fs(5);
+  ASSERT_TRUE(fs.CreateDirectory("/data").ok());
+  ASSERT_TRUE(fs.CreateDirectory("/data/wal").ok());
+  fs.DenyPermission("/data/wal/spare");
+  auto log = WriteAheadLog::Open(fs, "/data/wal",
+                                 {.segment_bytes_target = 4096,
+                                  .first_index_of_new_log = LogIndex(1),
+                                  .preallocation = Preallocation::kInline})
+                 .value();
+  EXPECT_EQ(0u, log->preallocated_segments());
+  ASSERT_TRUE(log->Append(std::vector<Entry>{MakeEntry(1, 1, "one")}).ok());
+  EXPECT_EQ(LogIndex(1), log->Sync().value());
 }
 
 }  // namespace

@@ -1,0 +1,120 @@
+#include "wal/segment_preallocator.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "wal/log_format.h"
+
+namespace cairn::wal {
+
+namespace {
+
+// Each slice of zeros is written and fdatasynced before the next: the device never holds more
+// than this much of the spare in its queue in front of the log's syncs.
+constexpr uint64_t kSliceBytes = 1u << 20;
+
+}  // namespace
+
+SegmentPreallocator::SegmentPreallocator(FileSystem& fs, std::string directory, uint64_t bytes,
+                                         Mode mode)
+    : fs_(fs), spare_path_(JoinPath(directory, kSpareSegmentName)), bytes_(bytes), mode_(mode) {
+  CAIRN_CHECK(bytes_ >= kSegmentHeaderBytes, "a spare segment holds at least a header ({} bytes)",
+              bytes_);
+  if (mode_ == Mode::kBackground) thread_ = std::thread([this] { Run(); });
+}
+
+SegmentPreallocator::~SegmentPreallocator() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_.store(true);
+  }
+  wanted_.notify_all();
+  thread_.join();
+}
+
+bool SegmentPreallocator::ready() const {
+  if (mode_ == Mode::kInline) return true;
+  std::lock_guard lock(mutex_);
+  return ready_;
+}
+
+Status SegmentPreallocator::MakeSpare() {
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                         fs_.OpenWritable(spare_path_, OpenMode::kCreateOrTruncate));
+  static const std::string kZeros(kSliceBytes, '\0');
+  for (uint64_t written = 0; written < bytes_;) {
+    if (stopping_.load(std::memory_order_relaxed)) {
+      return Status::Unavailable("stopping before the spare segment was complete");
+    }
+    const uint64_t slice = std::min(kSliceBytes, bytes_ - written);
+    CAIRN_TRY(file->Append(std::string_view(kZeros).substr(0, slice)));
+    if (mode_ == Mode::kBackground) CAIRN_TRY(file->Sync());
+    written += slice;
+  }
+  CAIRN_TRY(file->Sync());
+  return file->Close();
+}
+
+Result<bool> SegmentPreallocator::TakeAs(const std::string& path) {
+  std::unique_lock lock(mutex_);
+  ++take_calls_;
+  if (!ready_ && mode_ == Mode::kInline) {
+    Status made = MakeSpare();
+    if (!made.ok()) {
+      spdlog::warn("{}: could not make a spare log segment, the log appends to a plain one: {}",
+                   spare_path_, made.ToString());
+      return false;
+    }
+    ready_ = true;
+  }
+  if (!ready_) {
+    lock.unlock();
+    wanted_.notify_all();  // After a failed attempt the thread tries again now.
+    return false;
+  }
+  CAIRN_TRY(fs_.Rename(spare_path_, path));
+  ready_ = false;
+  spares_taken_.fetch_add(1, std::memory_order_relaxed);
+  lock.unlock();
+  if (mode_ == Mode::kBackground) {
+    wanted_.notify_all();
+  } else {
+    // The next one now, as the background thread would, so crashes find a spare in place. A
+    // failure here is tried again at the next TakeAs.
+    lock.lock();
+    if (MakeSpare().ok()) ready_ = true;
+  }
+  return true;
+}
+
+void SegmentPreallocator::Run() {
+  pthread_setname_np(pthread_self(), "cairn-wal-spare");
+  std::unique_lock lock(mutex_);
+  bool failed_last_time = false;
+  while (!stopping_.load()) {
+    if (ready_ || failed_last_time) {
+      // Wait for the spare to be taken; after a failure, for the next roll (or a minute) to try
+      // again.
+      const uint64_t seen = take_calls_;
+      wanted_.wait_for(lock, std::chrono::seconds(60),
+                       [&] { return stopping_.load() || take_calls_ != seen; });
+      failed_last_time = false;
+      continue;
+    }
+    lock.unlock();
+    Status made = MakeSpare();
+    lock.lock();
+    if (made.ok()) {
+      ready_ = true;
+    } else if (!stopping_.load()) {
+      spdlog::warn("{}: could not make a spare log segment, the log appends to plain ones: {}",
+                   spare_path_, made.ToString());
+      failed_last_time = true;
+    }
+  }
+}
+
+}  // namespace cairn::wal
