@@ -44,6 +44,10 @@ class WritableFile {
   // Makes the file's data durable (fdatasync). A failure here is final for the caller's purposes:
   // the kernel may have dropped the dirty pages, so retrying could report success for lost data.
   virtual Status Sync() = 0;
+  // Writes the file's dirty pages to the device and waits for them, without the device cache
+  // flush Sync costs and without any durability promise (sync_file_range). A pacing aid for
+  // large background writes; a no-op where there is nothing to pace.
+  virtual Status WriteBack() { return Status::Ok(); }
   // Cuts the file to `size` bytes (which must not exceed Size()); later appends go after it.
   virtual Status Truncate(uint64_t size) = 0;
   // Bytes in the file, including appended but unsynced ones.

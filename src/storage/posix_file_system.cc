@@ -63,6 +63,16 @@ class PosixWritableFile final : public WritableFile {
     return status;
   }
 
+  Status WriteBack() override {
+    CAIRN_CHECK(fd_ >= 0, "write back only an open file ({})", path_);
+    if (::sync_file_range(fd_, 0, 0,
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                              SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+      return StatusFromErrno(errno, "sync_file_range", path_);
+    }
+    return Status::Ok();
+  }
+
   Status Sync() override {
     CAIRN_CHECK(fd_ >= 0, "sync only an open file ({})", path_);
     if (::fdatasync(fd_) != 0) return StatusFromErrno(errno, "fdatasync", path_);

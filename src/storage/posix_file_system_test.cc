@@ -27,6 +27,25 @@ TEST(PosixFileSystem, AppendSyncReadBack) {
   EXPECT_EQ("hello!", ReadWholeFile(fs, dir.Join("a")).value());
 }
 
+TEST(PosixFileSystem, WriteAtOverwritesInPlaceAndGrowsAtTheEnd) {
+  TempDirectory dir;
+  PosixFileSystem fs;
+  auto file = fs.OpenWritable(dir.Join("a"), OpenMode::kCreateNew).value();
+  ASSERT_TRUE(file->Append(std::string(8, '\0')).ok());
+  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->WriteAt(2, "ab").ok());
+  EXPECT_EQ(8u, file->Size()) << "an overwrite leaves the length";
+  ASSERT_TRUE(file->WriteAt(6, "cdef").ok());
+  EXPECT_EQ(10u, file->Size());
+  ASSERT_TRUE(file->WriteBack().ok());
+  EXPECT_EQ(std::string("\0\0ab\0\0cdef", 10), ReadWholeFile(fs, dir.Join("a")).value());
+  // Reopened for appending, a file's length is where writes may start.
+  auto reopened = fs.OpenWritable(dir.Join("a"), OpenMode::kAppendExisting).value();
+  EXPECT_EQ(10u, reopened->Size());
+  ASSERT_TRUE(reopened->WriteAt(0, "z").ok());
+  EXPECT_EQ('z', ReadWholeFile(fs, dir.Join("a")).value()[0]);
+}
+
 TEST(PosixFileSystem, CreateNewRefusesExisting) {
   TempDirectory dir;
   PosixFileSystem fs;

@@ -11,8 +11,9 @@
 // to the next segment's name (TakeAs); the log writes the segment header and records over it.
 //
 // Modes:
-//   - kBackground (the server): a thread of its own makes the spare, in 1 MiB writes each followed
-//     by an fdatasync, so the zeros never sit in front of the log's own syncs as one large flush.
+//   - kBackground (the server): a thread of its own makes the spare, in 1 MiB writes each written
+//     back before the next (sync_file_range) and one fdatasync at the end, so the zeros never sit
+//     in front of the log's own syncs as one large flush.
 //     After a spare is taken the next one is made. When none is ready at a roll, the log creates a
 //     plain segment and appends to it (and rolls early once a spare is ready).
 //   - kInline (tests, the simulator): TakeAs makes the spare in the caller's thread when none is
