@@ -7,7 +7,7 @@
 //   segment header (32 bytes)
 //     0  magic            8 bytes  "CAIRNWAL"
 //     8  format_version   u32      kFormatVersion
-//     12 flags            u32      0 (reserved)
+//     12 flags            u32      kSegmentFlagPreallocated or 0; other bits refused (Unsupported)
 //     16 first_index      u64      index of the segment's first record, equal to the file name's
 //     24 reserved         u32      0
 //     28 header_crc32c    u32      CRC32C of bytes [0, 28)
@@ -44,6 +44,10 @@ inline constexpr std::string_view kSegmentSuffix = ".wal";
 inline constexpr size_t kSegmentNameDigits = 20;  // Enough for any u64 in decimal.
 
 inline constexpr size_t kSegmentHeaderBytes = 32;
+// Set in a segment written over a spare of zeros: only such a segment can come back from a crash
+// with holes (write_ahead_log.h, crash rules), so only there does recovery look for them.
+inline constexpr uint32_t kSegmentFlagPreallocated = 1;
+inline constexpr uint32_t kSegmentFlagsKnown = kSegmentFlagPreallocated;
 inline constexpr size_t kSegmentMagicOffset = 0;
 inline constexpr size_t kSegmentVersionOffset = 8;
 inline constexpr size_t kSegmentFlagsOffset = 12;

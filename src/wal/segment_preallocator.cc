@@ -39,9 +39,10 @@ SegmentPreallocator::~SegmentPreallocator() {
 }
 
 bool SegmentPreallocator::ready() const {
-  if (mode_ == Mode::kInline) return true;
   std::lock_guard lock(mutex_);
-  return ready_;
+  // Inline, one can be made on demand, unless the last attempt failed (then the log waits for
+  // its next ordinary roll to try again, instead of rolling at every append).
+  return mode_ == Mode::kInline ? !inline_failed_ : ready_;
 }
 
 Status SegmentPreallocator::MakeSpare() {
@@ -66,6 +67,7 @@ Result<bool> SegmentPreallocator::TakeAs(const std::string& path) {
   ++take_calls_;
   if (!ready_ && mode_ == Mode::kInline) {
     Status made = MakeSpare();
+    inline_failed_ = !made.ok();
     if (!made.ok()) {
       spdlog::warn("{}: could not make a spare log segment, the log appends to a plain one: {}",
                    spare_path_, made.ToString());
@@ -88,7 +90,8 @@ Result<bool> SegmentPreallocator::TakeAs(const std::string& path) {
     // The next one now, as the background thread would, so crashes find a spare in place. A
     // failure here is tried again at the next TakeAs.
     lock.lock();
-    if (MakeSpare().ok()) ready_ = true;
+    ready_ = MakeSpare().ok();
+    inline_failed_ = !ready_;
   }
   return true;
 }

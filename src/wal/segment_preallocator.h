@@ -80,6 +80,7 @@ class SegmentPreallocator {
   std::condition_variable wanted_;  // The thread waits here for a spare to be taken.
   bool ready_ = false;              // Guarded by mutex_.
   uint64_t take_calls_ = 0;         // Guarded by mutex_.
+  bool inline_failed_ = false;      // Guarded by mutex_ (kInline): the last attempt failed.
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> spares_taken_{0};
   std::thread thread_;

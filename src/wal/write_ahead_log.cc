@@ -32,11 +32,12 @@ struct WriteAheadLog::Segment {
 
 namespace {
 
-std::string EncodeSegmentHeader(LogIndex first_index) {
+std::string EncodeSegmentHeader(LogIndex first_index, bool preallocated) {
   std::string header(kSegmentHeaderBytes, '\0');
   std::memcpy(header.data() + kSegmentMagicOffset, kSegmentMagic.data(), kSegmentMagic.size());
   EncodeFixed32(header.data() + kSegmentVersionOffset, kFormatVersion);
-  EncodeFixed32(header.data() + kSegmentFlagsOffset, 0);
+  EncodeFixed32(header.data() + kSegmentFlagsOffset,
+                preallocated ? kSegmentFlagPreallocated : 0);
   EncodeFixed64(header.data() + kSegmentFirstIndexOffset, first_index.value());
   EncodeFixed32(header.data() + kSegmentReservedOffset, 0);
   EncodeFixed32(header.data() + kSegmentHeaderCrcOffset,
@@ -141,13 +142,37 @@ uint64_t NonZeroEnd(std::string_view data) {
   return end;
 }
 
-// True when some sector's share of [begin, end) is all zeros: the mark a sector that reverted to
-// the zeros of a preallocated segment leaves in a record written over it.
-bool HasZeroSectorPiece(std::string_view data, uint64_t begin, uint64_t end) {
+// True when a sector's share of the bad record [begin, end) is all zeros where the record's own
+// bytes cannot be: the mark a sector that reverted to a preallocated segment's zeros leaves in a
+// record written over it. Telling shares, with a sound header (known length): the one holding the
+// trailer (never zero) and any whole sector (zero only in a value of zeros). With a damaged
+// header: the first share (it starts with the record checksum), the one holding the type byte
+// (never zero), one holding a byte of the expected index that is not zero, or one holding all of
+// the generation when the previous record's was not zero. Not telling: a share of only the
+// header's later fields, whose high bytes are zero in most records.
+bool HasRevertedSector(std::string_view data, uint64_t begin, uint64_t end, bool header_sound,
+                       LogIndex expected_index, Generation previous_generation) {
   end = std::min<uint64_t>(end, data.size());
   for (uint64_t piece = begin; piece < end;) {
     const uint64_t piece_end = std::min(end, (piece / kSectorBytes + 1) * kSectorBytes);
-    if (AllZero(data.substr(piece, piece_end - piece))) return true;
+    auto covers = [&](uint64_t at) { return piece <= at && at < piece_end; };
+    bool telling = false;
+    if (header_sound) {
+      telling = piece_end == end || piece_end - piece == kSectorBytes;
+    } else {
+      telling = piece == begin || covers(begin + kRecordTypeOffset);
+      for (int byte = 0; byte < 8; ++byte) {
+        if (((expected_index.value() >> (8 * byte)) & 0xff) != 0 &&
+            covers(begin + kRecordIndexOffset + byte)) {
+          telling = true;
+        }
+      }
+      if (previous_generation.value() != 0 && piece <= begin + kRecordGenerationOffset &&
+          begin + kRecordHeaderBytes <= piece_end) {
+        telling = true;
+      }
+    }
+    if (telling && AllZero(data.substr(piece, piece_end - piece))) return true;
     piece = piece_end;
   }
   return false;
@@ -300,7 +325,7 @@ Status WriteAheadLog::RepairTornTail(const std::vector<LogIndex>& first_indexes,
     // The segment's own header was torn: nothing in it was ever acknowledged. Rewrite it empty.
     CAIRN_ASSIGN_OR_RETURN(auto writer,
                            fs_.OpenWritable(segment.path, OpenMode::kCreateOrTruncate));
-    CAIRN_TRY(writer->Append(EncodeSegmentHeader(segment.first_index)));
+    CAIRN_TRY(writer->Append(EncodeSegmentHeader(segment.first_index, /*preallocated=*/false)));
     CAIRN_TRY(writer->Sync());
     CAIRN_TRY(writer->Close());
     segment.records.clear();
@@ -335,8 +360,11 @@ Status WriteAheadLog::RecoverSegment(size_t position, bool last, TailDamage* dam
   // The segment header.
   const std::string_view header_bytes(data.data(), std::min(data.size(), kSegmentHeaderBytes));
   if (data.size() < kSegmentHeaderBytes || AllZero(header_bytes)) {
-    // A crash while creating the segment, if nothing sound follows (RepairTornTail checks).
-    if (auto sound = FindSoundRecordHeader(data, 0)) {
+    // A crash while creating the segment, if nothing sound follows (RepairTornTail checks); in
+    // the last segment, a write over a spare whose first sector did not reach the disk while
+    // later ones did (its header is synced with its first records, so nothing after it was).
+    const bool interrupted = last && NonZeroEnd(data) <= kUnsyncedBytesMax;
+    if (auto sound = FindSoundRecordHeader(data, 0); sound && !interrupted) {
       return corrupt(0, fmt::format("torn segment header followed by a sound record at offset {}",
                                     *sound));
     }
@@ -358,6 +386,13 @@ Status WriteAheadLog::RecoverSegment(size_t position, bool last, TailDamage* dam
         path, version, kFormatVersion));
   }
   if (version == 0) return corrupt(kSegmentVersionOffset, "segment format version 0");
+  const uint32_t flags = DecodeFixed32(data.data() + kSegmentFlagsOffset);
+  if ((flags & ~kSegmentFlagsKnown) != 0) {
+    return Status::Unsupported(fmt::format(
+        "{}: segment flags {:#x} include ones this build does not know; run a newer Cairn", path,
+        flags));
+  }
+  segment.preallocated = (flags & kSegmentFlagPreallocated) != 0;
   const LogIndex header_first(DecodeFixed64(data.data() + kSegmentFirstIndexOffset));
   if (header_first != segment.first_index) {
     return corrupt(kSegmentFirstIndexOffset,
@@ -387,6 +422,7 @@ Status WriteAheadLog::RecoverSegment(size_t position, bool last, TailDamage* dam
     bool incomplete = false;
     uint64_t bad_end = data.size();
     uint64_t shape_end = offset + kRecordHeaderBytes;  // The bad record's bytes, as far as known.
+    bool header_sound = false;
     RecordHeader header{};
     const char* record = data.data() + offset;
     if (data.size() - offset < kRecordHeaderBytes) {
@@ -401,6 +437,7 @@ Status WriteAheadLog::RecoverSegment(size_t position, bool last, TailDamage* dam
       }
       bad_end = offset + RecordBytes(header.payload_length);
       shape_end = bad_end;
+      header_sound = true;
       if (bad_end > data.size()) {
         bad = "record extends past the end of the file (partial payload)";
         incomplete = true;
@@ -426,8 +463,10 @@ Status WriteAheadLog::RecoverSegment(size_t position, bool last, TailDamage* dam
       continue;
     }
     // An interrupted write over a preallocated segment (crash rules in the header).
-    const bool interrupted = last && HasZeroSectorPiece(data, offset, shape_end) &&
-                             nonzero_end - offset <= kUnsyncedBytesMax;
+    const bool interrupted =
+        last && segment.preallocated && nonzero_end - offset <= kUnsyncedBytesMax &&
+        HasRevertedSector(data, offset, shape_end, header_sound, expected_index,
+                          previous_generation);
     if (auto later = FindSoundRecordHeader(data, offset + 1)) {
       if (!interrupted) {
         return corrupt(offset,
@@ -474,7 +513,7 @@ Status WriteAheadLog::CreateSegment(LogIndex first_index, bool sync_now) {
   }
   directory_dirty_ = true;
   created.size_bytes = 0;
-  CAIRN_TRY(WriteToActive(EncodeSegmentHeader(first_index)));
+  CAIRN_TRY(WriteToActive(EncodeSegmentHeader(first_index, created.preallocated)));
   if (sync_now) {
     CAIRN_TRY(created.writer->Sync());
     created.needs_sync = false;
@@ -595,15 +634,24 @@ Status WriteAheadLog::Append(std::span<const Entry> entries) {
   const size_t segments_before = segments_.size();
   const uint64_t active_size_before = segments_.back()->size_bytes;
   const LogIndex last_before = last_index_;
+  const uint64_t syncs_before = syncs_;
   std::string buffer;
   size_t next = 0;
   while (next < entries.size()) {
     Segment* active = segments_.back().get();
     if (ShouldRoll()) {
+      if (preallocator_ && unsynced_bytes_ > 0) {
+        // Only the last segment may hold unsynced bytes: the new segment's name can become
+        // durable before the log's own Sync (any journal commit carries the rename), and writes
+        // over a spare reach the disk in no order, so a sealed segment with holes would refuse
+        // to open.
+        Result<LogIndex> synced = Sync();
+        if (!synced.ok()) return synced.status();
+      }
       // Roll: seal the active segment (it stays open until the next Sync makes it durable).
       Status created = CreateSegment(entries[next].index, /*sync_now=*/false);
       if (!created.ok()) {
-        Status undone = RollBack(segments_before, active_size_before, last_before);
+        Status undone = RollBack(segments_before, active_size_before, last_before, syncs_before);
         return undone.ok() ? created : undone;
       }
       active = segments_.back().get();
@@ -623,7 +671,7 @@ Status WriteAheadLog::Append(std::span<const Entry> entries) {
     }
     Status written = WriteToActive(buffer);
     if (!written.ok()) {
-      Status undone = RollBack(segments_before, active_size_before, last_before);
+      Status undone = RollBack(segments_before, active_size_before, last_before, syncs_before);
       return undone.ok() ? written : undone;
     }
     CAIRN_CHECK(active->size_bytes == offset, "the records end where they were placed ({} vs {})",
@@ -635,7 +683,7 @@ Status WriteAheadLog::Append(std::span<const Entry> entries) {
 }
 
 Status WriteAheadLog::RollBack(size_t segments_before, uint64_t active_size_before,
-                               LogIndex last_before) {
+                               LogIndex last_before, uint64_t syncs_before) {
   // Undo a failed Append: remove the segments it created, cut the partial bytes off the segment
   // that was active. If undoing fails too, the files no longer match memory: stop for good.
   while (segments_.size() > segments_before) {
@@ -663,8 +711,17 @@ Status WriteAheadLog::RollBack(size_t segments_before, uint64_t active_size_befo
   }
   active.size_bytes = active_size_before;
   last_index_ = last_before;
-  // Append may have synced part of the batch before failing: none of it was reported durable.
-  durable_index_ = std::min(durable_index_, last_index_);
+  if (syncs_ != syncs_before) {
+    // Append synced part of the batch (and perhaps a new segment's name) before failing: none of
+    // it was reported durable, but it is on disk, so its removal must be too before anything
+    // new is written over it.
+    Status synced = active.writer->Sync();
+    if (!synced.ok()) return Fail(synced);
+    active.needs_sync = false;
+    synced = SyncDirectory();
+    if (!synced.ok()) return Fail(synced);
+    durable_index_ = std::min(durable_index_, last_index_);
+  }
   return Status::Ok();
 }
 
@@ -693,6 +750,7 @@ Result<LogIndex> WriteAheadLog::Sync() {
   }
   CAIRN_CHECK(!segments_.back()->needs_sync, "after Sync no segment waits for an fdatasync");
   unsynced_bytes_ = 0;
+  ++syncs_;
   CAIRN_CHECK(durable_index_ <= last_index_,
               "the durable index never passes the last index ({} > {})", durable_index_,
               last_index_);

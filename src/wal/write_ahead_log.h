@@ -23,7 +23,9 @@
 // and synced ahead of time and renamed into place; the log writes its header and records over the
 // zeros, so an fdatasync does not have to commit a growing file's length. A segment not yet full
 // ends in zero padding; when sealed it is truncated to its records. If no spare is ready at a roll
-// the log creates a plain segment, and rolls early to a spare once one is ready.
+// the log creates a plain segment, and rolls early to a spare once one is ready. Before a roll the
+// log syncs what it holds (the new name can become durable before the next Sync: any journal
+// commit carries the rename), so only the last segment ever holds unsynced bytes.
 // Nothing may be acknowledged for an index above what Sync returned. GroupCommitWriter
 // (group_commit_writer.h) turns many callers' appends into one Append and one Sync.
 //
@@ -39,16 +41,21 @@
 //         sector boundary) to its end: the file's new length reached the disk before its data
 //         did. Every sound record ends in a non-zero trailer byte, so a record's own content can
 //         never be mistaken for this.
-//       * or, in the last segment only, the bad record has a sector's worth of its bytes all zero
-//         (a sector that reverted: from the record's start to a sector boundary, a whole sector,
-//         or from a boundary to the record's end) and everything non-zero after the bad spot lies
-//         within kUnsyncedBytesMax of it, sound records included. That is a write over a
-//         preallocated segment interrupted by a crash: writeback does not keep a file's pages in
-//         order, so sectors of it can reach the disk on both sides of one that did not. The log
-//         never holds more than kUnsyncedBytesMax unsynced, so what lies there was never
-//         acknowledged. (The price: a record of the last kUnsyncedBytesMax of the log that was
-//         acknowledged and then zeroed by the disk itself is dropped as torn, not reported.)
-//     A last segment whose own header is incomplete or all zeros is rewritten empty.
+//       * or the file's non-zero bytes end inside the bad record (a write over zeros cut short);
+//       * or, in the last segment, if its header says it was written over a spare
+//         (kSegmentFlagPreallocated): a sector's share of the bad record is all zeros where a
+//         record's own bytes never are (its first share, the share with its type byte or its
+//         trailer, or a whole sector of payload), and everything non-zero after the bad spot lies
+//         within kUnsyncedBytesMax of it, sound records included. That is a write over zeros
+//         interrupted by a crash: writeback keeps no order among a file's pages, so sectors of it
+//         can reach the disk on both sides of one that did not. Only the last segment ever holds
+//         unsynced bytes (a roll syncs first) and never more than kUnsyncedBytesMax, so what lies
+//         there was never acknowledged. (The price: a record in that span that was acknowledged
+//         and then had a sector zeroed by the disk itself, or a bit flipped in a value of zeros,
+//         is dropped as torn, not reported.)
+//     A last segment whose own header is incomplete or all zeros is rewritten empty, also when
+//     non-zero bytes follow within kUnsyncedBytesMax (its header is synced with its first records,
+//     so none of them ever was).
 //   - A leftover spare (kSpareSegmentName) is deleted.
 //   - Everything else refuses to open with Corruption, naming the file and byte offset: a bad
 //     record followed by a good one; a bad or partial record in a sealed segment; a complete,
@@ -203,7 +210,8 @@ class WriteAheadLog {
   Status RemoveSegmentFile(size_t position);
   Status Fail(const Status& cause);
   Status CheckUsable() const;
-  Status RollBack(size_t segments_before, uint64_t active_size_before, LogIndex last_before);
+  Status RollBack(size_t segments_before, uint64_t active_size_before, LogIndex last_before,
+                  uint64_t syncs_before);
   Segment& SegmentFor(LogIndex index);
   std::string PathOf(LogIndex first_index) const;
 
@@ -218,6 +226,7 @@ class WriteAheadLog {
   bool directory_dirty_ = false;
   uint64_t unsynced_bytes_ = 0;  // Written to any segment since the last successful fdatasync.
   uint64_t preallocated_segments_ = 0;
+  uint64_t syncs_ = 0;  // Successful Syncs, so a failed Append knows whether it synced part.
   RecoveryReport recovery_;
   std::unique_ptr<SegmentPreallocator> preallocator_;  // Set when preallocation is on.
 };

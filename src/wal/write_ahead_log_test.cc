@@ -570,8 +570,9 @@ TEST_F(PreallocatedWalTest, PaddingIsTheCleanEndAndIsWrittenOverAfterReopen) {
     ExpectEntries(*log, 1, 20);
     AppendRange(*log, 21, 40);
     EXPECT_EQ(1u, log->Segments().size()) << "the padding is used, not a new segment";
+    ASSERT_TRUE(log->Append(std::vector<Entry>{MakeEntry(41, 1, "never synced")}).ok());
   }
-  fs_.Crash(TearMode::kNone);
+  fs_.Crash(TearMode::kNone);  // The unsynced write over the padding reverts to zeros.
   ExpectEntries(*Open(Preallocated(1 << 16)), 1, 40);
   ExpectEntries(*Open(), 1, 40);  // Without preallocation the padded segment reads the same.
 }
@@ -637,7 +638,10 @@ TEST_F(PreallocatedWalTest, HoleFarBeforeTheEndIsDamageNotATornWrite) {
       << status.ToString();
   // Near the end, the very same hole is a torn write.
   fs_.SetRawContents(SegmentPath(1), bytes);
-  EXPECT_TRUE(TryOpen(Preallocated(1 << 16)).ok());
+  auto log = Open(Preallocated(1 << 16));
+  EXPECT_TRUE(log->recovery().torn_tail_truncated);
+  EXPECT_LE(log->recovery().torn_tail_offset, hole);
+  EXPECT_LT(log->last_index(), LogIndex(40));
 }
 
 TEST_F(PreallocatedWalTest, HoleInASealedSegmentIsDamage) {
@@ -701,6 +705,58 @@ TEST(SegmentPreallocatorTest, NoSpareReadyMeansAPlainSegment) {
   EXPECT_EQ(0u, log->preallocated_segments());
   ASSERT_TRUE(log->Append(std::vector<Entry>{MakeEntry(1, 1, "one")}).ok());
   EXPECT_EQ(LogIndex(1), log->Sync().value());
+}
+
+// A record whose header straddles a sector boundary so that the second sector's share holds only
+// the generation's high bytes, zero in any record of a generation below 2^24.
+TEST_F(PreallocatedWalTest, ZerosOfARecordsOwnHeaderAreNotATornWrite) {
+  for (WalOptions options : {WalOptions{.segment_bytes_target = 4096}, Preallocated(4096)}) {
+    fs_ = SimFileSystem(12);
+    ASSERT_TRUE(fs_.CreateDirectory("/data").ok());
+    {
+      auto log = Open(options);
+      // 32 + 2 x (33 + 193) = 484: the third record starts 28 bytes before the sector boundary.
+      ASSERT_TRUE(log->Append(std::vector<Entry>{MakeEntry(1, 1, std::string(193, 'a')),
+                                                 MakeEntry(2, 1, std::string(193, 'b')),
+                                                 MakeEntry(3, 1, std::string(100, 'c'))})
+                      .ok());
+      ASSERT_EQ(LogIndex(3), log->Sync().value());
+    }
+    fs_.FlipBit(SegmentPath(1), 484 + kRecordLengthOffset, 3);  // Acknowledged, then damaged.
+    Status status = TryOpen(options);
+    EXPECT_EQ(StatusCode::kCorruption, status.code())
+        << (options.preallocation == Preallocation::kOff ? "plain: " : "preallocated: ")
+        << status.ToString();
+  }
+}
+
+TEST_F(PreallocatedWalTest, ZeroHeaderOfTheLastSegmentWithDataAfterItIsTorn) {
+  // A roll's new segment: its first sector (the header) never reached the disk, a later one did.
+  {
+    auto log = Open(Preallocated(1024));
+    for (uint64_t index = 1; index <= 40; index += 5) AppendRange(*log, index, index + 4);
+  }
+  auto log = Open(Preallocated(1024));
+  const SegmentInfo last = log->Segments().back();
+  ASSERT_GT(last.first_index, LogIndex(1));
+  log.reset();
+  std::string bytes = fs_.RawContents(SegmentPath(last.first_index.value()));
+  bytes.replace(0, 512, 512, '\0');
+  fs_.SetRawContents(SegmentPath(last.first_index.value()), bytes);
+  log = Open(Preallocated(1024));
+  EXPECT_TRUE(log->recovery().torn_tail_truncated);
+  ExpectEntries(*log, 1, last.first_index.value() - 1);
+}
+
+TEST_F(PreallocatedWalTest, ARollSyncsFirstSoOnlyTheLastSegmentHoldsUnsyncedBytes) {
+  auto log = Open(Preallocated(1024));
+  uint64_t index = 1;
+  while (log->Segments().size() < 2) {
+    ASSERT_TRUE(log->Append(std::vector<Entry>{MakeEntry(index, 1, std::string(90, 'r'))}).ok());
+    ++index;
+  }
+  const LogIndex sealed_last = log->Segments()[0].last_index;
+  EXPECT_GE(log->durable_index(), sealed_last) << "the sealed segment was synced before the roll";
 }
 
 }  // namespace
