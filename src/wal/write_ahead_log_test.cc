@@ -759,5 +759,29 @@ TEST_F(PreallocatedWalTest, ARollSyncsFirstSoOnlyTheLastSegmentHoldsUnsyncedByte
   EXPECT_GE(log->durable_index(), sealed_last) << "the sealed segment was synced before the roll";
 }
 
+TEST_F(WalTest, AFailedAppendThatSyncedPartOfItselfMakesItsUndoingDurable) {
+  // Three 8 MiB entries: the log syncs on its own before each of the last two (it never holds
+  // more than kUnsyncedBytesMax unsynced), the third goes to a new segment and fails for want of
+  // space. The undo (segment removed, the first cut back) must be durable before the log goes
+  // on, or a crash would bring back a segment that no longer follows the log.
+  WalOptions options;
+  options.segment_bytes_target = 9u << 20;
+  auto log = Open(options);
+  const std::string big(8u << 20, 'b');
+  fs_.SetSpaceLimitBytes(kSegmentHeaderBytes + 2 * RecordBytes(big.size()) + kSegmentHeaderBytes +
+                         1000);
+  Status failed = log->Append(std::vector<Entry>{MakeEntry(1, 1, big), MakeEntry(2, 1, big),
+                                                 MakeEntry(3, 1, big)});
+  ASSERT_EQ(StatusCode::kNoSpace, failed.code()) << failed.ToString();
+  EXPECT_EQ(LogIndex(0), log->last_index());
+  EXPECT_EQ(LogIndex(0), log->durable_index());
+  EXPECT_EQ(1u, log->Segments().size());
+  fs_.SetSpaceLimitBytes(std::nullopt);
+  AppendRange(*log, 1, 2);
+  log.reset();
+  fs_.Crash(TearMode::kNone);
+  ExpectEntries(*Open(options), 1, 2);
+}
+
 }  // namespace
 }  // namespace cairn::wal
