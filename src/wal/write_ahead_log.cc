@@ -144,8 +144,9 @@ uint64_t NonZeroEnd(std::string_view data) {
 
 // True when a sector's share of the bad record [begin, end) is all zeros where the record's own
 // bytes cannot be: the mark a sector that reverted to a preallocated segment's zeros leaves in a
-// record written over it. Telling shares, with a sound header (known length): the one holding the
-// trailer (never zero) and any whole sector (zero only in a value of zeros). With a damaged
+// record written over it. Telling shares, with a sound header (known length): the first (the
+// record checksum, which the header checksum does not cover), the one holding the trailer (never
+// zero) and any whole sector (zero only in a value of zeros). With a damaged
 // header: the first share (it starts with the record checksum), the one holding the type byte
 // (never zero), one holding a byte of the expected index that is not zero, or one holding all of
 // the generation when the previous record's was not zero. Not telling: a share of only the
@@ -158,7 +159,8 @@ bool HasRevertedSector(std::string_view data, uint64_t begin, uint64_t end, bool
     auto covers = [&](uint64_t at) { return piece <= at && at < piece_end; };
     bool telling = false;
     if (header_sound) {
-      telling = piece_end == end || piece_end - piece == kSectorBytes;
+      // The first share holds the record checksum, which the header checksum does not cover.
+      telling = piece == begin || piece_end == end || piece_end - piece == kSectorBytes;
     } else {
       telling = piece == begin || covers(begin + kRecordTypeOffset);
       for (int byte = 0; byte < 8; ++byte) {

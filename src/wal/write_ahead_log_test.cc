@@ -783,5 +783,29 @@ TEST_F(WalTest, AFailedAppendThatSyncedPartOfItselfMakesItsUndoingDurable) {
   ExpectEntries(*Open(options), 1, 2);
 }
 
+TEST_F(PreallocatedWalTest, RevertedSectorHoldingOnlyARecordsChecksumIsATornWrite) {
+  // Found by the simulator (seed 100098): the sector where an unsynced write began reverted, and
+  // it held only the first 4 bytes of a record (its checksum, which the header checksum does not
+  // cover); the rest of that record and the next one reached the disk.
+  auto log = Open(Preallocated(4096));
+  // 32 + 2 x (33 + 205) = 508: the third record starts 4 bytes before the sector boundary.
+  ASSERT_TRUE(log->Append(std::vector<Entry>{MakeEntry(1, 1, std::string(205, 'a')),
+                                             MakeEntry(2, 1, std::string(205, 'b'))})
+                  .ok());
+  ASSERT_EQ(LogIndex(2), log->Sync().value());
+  ASSERT_TRUE(log->Append(std::vector<Entry>{MakeEntry(3, 1, std::string(100, 'c')),
+                                             MakeEntry(4, 1, std::string(100, 'd'))})
+                  .ok());
+  std::string bytes = fs_.RawContents(SegmentPath(1));
+  log.reset();
+  bytes.replace(508, 4, 4, '\0');
+  fs_.SetRawContents(SegmentPath(1), bytes);
+  log = Open(Preallocated(4096));
+  EXPECT_TRUE(log->recovery().torn_tail_truncated);
+  EXPECT_EQ(508u, log->recovery().torn_tail_offset);
+  EXPECT_EQ(LogIndex(2), log->last_index());
+  EXPECT_EQ(std::string(205, 'b'), log->Read(LogIndex(2), LogIndex(2)).value()[0].payload);
+}
+
 }  // namespace
 }  // namespace cairn::wal
