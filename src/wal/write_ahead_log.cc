@@ -122,9 +122,10 @@ std::optional<uint64_t> FindSoundRecordHeader(std::string_view data, uint64_t st
 // True when the file's end, from `bad_offset` or from a sector boundary before `bad_end`, is all
 // zero bytes: the signature of a file whose new length reached the disk before its data did.
 // Sound records end in a non-zero trailer, so genuine content never looks like this.
-bool TailIsZeroFilled(std::string_view data, uint64_t bad_offset, uint64_t bad_end) {
-  uint64_t zeros_from = data.size();
-  while (zeros_from > bad_offset && data[zeros_from - 1] == 0) --zeros_from;
+// `nonzero_end` is NonZeroEnd(data), which recovery computes once per segment.
+bool TailIsZeroFilled(std::string_view data, uint64_t nonzero_end, uint64_t bad_offset,
+                      uint64_t bad_end) {
+  const uint64_t zeros_from = std::max(nonzero_end, bad_offset);
   if (zeros_from >= data.size()) return false;  // No zero bytes at the end at all.
   if (zeros_from == bad_offset) return true;
   const uint64_t boundary = (zeros_from + kSectorBytes - 1) / kSectorBytes * kSectorBytes;
@@ -483,7 +484,7 @@ Status WriteAheadLog::RecoverSegment(size_t position, bool last, TailDamage* dam
     // trailer, so it never looks like this.
     const bool cut_short = nonzero_end < shape_end;
     *damage = {true, offset, std::string(bad),
-               incomplete || cut_short || interrupted || TailIsZeroFilled(data, offset, shape_end),
+               incomplete || cut_short || interrupted || TailIsZeroFilled(data, nonzero_end, offset, shape_end),
                data.size()};
     break;
   }
@@ -867,8 +868,6 @@ Result<std::vector<Entry>> WriteAheadLog::Read(LogIndex from, LogIndex to, uint6
   }
   return entries;
 }
-
-uint64_t WriteAheadLog::preallocated_segments() const { return preallocated_segments_; }
 
 std::vector<SegmentInfo> WriteAheadLog::Segments() const {
   std::vector<SegmentInfo> infos;

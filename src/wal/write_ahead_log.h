@@ -177,7 +177,7 @@ class WriteAheadLog {
   const RecoveryReport& recovery() const { return recovery_; }
   std::vector<SegmentInfo> Segments() const;
   // Segments that were written over a spare of zeros, since Open (0 with preallocation off).
-  uint64_t preallocated_segments() const;
+  uint64_t preallocated_segments() const { return preallocated_segments_; }
   const std::string& directory() const { return directory_; }
 
  private:
