@@ -183,11 +183,13 @@ class Replica {
   // Hands leadership to `target` (leader only); proposals are refused while it is under way.
   Status TransferLeadership(NodeId target);
   // Low-Water Mark: the shell took a snapshot of the state machine at `index` (at or below the
-  // applied index) and made it durable; entries up to `index` leave memory. `data` is read to
-  // send the snapshot to followers that fall behind the compacted log.
-  // `released`, if given, receives the log entries dropped (see ReplicatedLog::CompactTo).
-  Status CompactLog(LogIndex index, std::shared_ptr<const SnapshotSource> data,
-                    std::vector<wal::Entry>* released = nullptr);
+  // applied index) and made it durable; entries up to `index` leave the log (and memory once
+  // FreeCompactedEntries frees them). `data` is read to send the snapshot to followers that fall
+  // behind the compacted log.
+  Status CompactLog(LogIndex index, std::shared_ptr<const SnapshotSource> data);
+  // Frees up to `count` log entries compacted away (ReplicatedLog::FreeCompacted); returns how
+  // many are still held. The shell calls it a slice per turn.
+  size_t FreeCompactedEntries(size_t count) { return log_.FreeCompacted(count); }
   Status CompactLog(LogIndex index, std::string data) {
     return CompactLog(index, InMemorySnapshot(std::move(data)));
   }

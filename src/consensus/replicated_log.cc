@@ -25,7 +25,7 @@ ReplicatedLog::ReplicatedLog(LogIndex snapshot_index, Generation snapshot_genera
 }
 
 Generation ReplicatedLog::last_generation() const {
-  return entries_.empty() ? snapshot_generation_ : entries_.back().generation;
+  return last_index() == snapshot_index_ ? snapshot_generation_ : entries_.back().generation;
 }
 
 std::optional<Generation> ReplicatedLog::GenerationAt(LogIndex index) const {
@@ -67,7 +67,7 @@ std::optional<LogIndex> ReplicatedLog::LastIndexOfGeneration(Generation generati
 const wal::Entry& ReplicatedLog::At(LogIndex index) const {
   CAIRN_CHECK(index >= first_index() && index <= last_index(), "index {} lies in [{}, {}]",
               index, first_index(), last_index());
-  return entries_[index.value() - first_index().value()];
+  return entries_[compacted_held_ + (index.value() - first_index().value())];
 }
 
 void ReplicatedLog::Append(wal::Entry entry) {
@@ -122,23 +122,27 @@ ReplicatedLog::Unpersisted ReplicatedLog::TakeUnpersisted() {
   return unpersisted;
 }
 
-void ReplicatedLog::CompactTo(LogIndex index, std::vector<wal::Entry>* released) {
+void ReplicatedLog::CompactTo(LogIndex index) {
   CAIRN_CHECK(index <= applied_index_, "only applied entries are compacted ({} > applied {})",
               index, applied_index_);
   if (index <= snapshot_index_) return;
   const Generation generation = At(index).generation;
-  if (released != nullptr) released->reserve(released->size() + (index.value() - snapshot_index_.value()));
-  while (snapshot_index_ < index) {
-    if (released != nullptr) released->push_back(std::move(entries_.front()));
-    entries_.pop_front();
-    snapshot_index_ = snapshot_index_.next();
-  }
+  compacted_held_ += index.value() - snapshot_index_.value();
+  snapshot_index_ = index;
   snapshot_generation_ = generation;
+}
+
+size_t ReplicatedLog::FreeCompacted(size_t count) {
+  for (size_t freed = 0; freed < count && compacted_held_ > 0; ++freed, --compacted_held_) {
+    entries_.pop_front();
+  }
+  return compacted_held_;
 }
 
 void ReplicatedLog::RestoreSnapshot(LogIndex index, Generation generation) {
   CAIRN_CHECK(index > commit_index_, "a restored snapshot is newer than the commit index");
   entries_.clear();
+  compacted_held_ = 0;
   snapshot_index_ = index;
   snapshot_generation_ = generation;
   commit_index_ = index;

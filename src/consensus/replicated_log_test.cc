@@ -73,5 +73,42 @@ TEST(ReplicatedLog, StartsAfterSnapshot) {
   EXPECT_EQ(LogIndex(10), log.commit_index());
 }
 
+TEST(ReplicatedLog, CompactedEntriesLeaveTheLogAtOnceAndMemoryWhenFreed) {
+  ReplicatedLog log(LogIndex(0), Generation(0), {E(1, 1), E(2, 1), E(3, 2), E(4, 2), E(5, 2)});
+  log.CommitTo(LogIndex(5));
+  ASSERT_EQ(5u, log.TakeToApply(LogIndex(5)).size());
+  log.CompactTo(LogIndex(3));
+  EXPECT_EQ(3u, log.compacted_held());
+  EXPECT_EQ(LogIndex(4), log.first_index());
+  EXPECT_EQ(LogIndex(5), log.last_index());
+  EXPECT_EQ("v4", log.At(LogIndex(4)).payload);
+  EXPECT_EQ(Generation(2), log.GenerationAt(LogIndex(3)));
+  EXPECT_FALSE(log.GenerationAt(LogIndex(2)).has_value());
+  // More compaction and appends while the first ones are still held.
+  log.Append(E(6, 3));
+  EXPECT_EQ(2u, log.FreeCompacted(1));
+  log.CompactTo(LogIndex(5));
+  EXPECT_EQ(4u, log.compacted_held());
+  EXPECT_EQ("v6", log.At(LogIndex(6)).payload);
+  EXPECT_EQ(Generation(3), log.last_generation());
+  EXPECT_EQ(0u, log.FreeCompacted(100));
+  EXPECT_EQ(LogIndex(6), log.first_index());
+  EXPECT_EQ("v6", log.At(LogIndex(6)).payload);
+}
+
+TEST(ReplicatedLog, ALogCompactedToItsEndHasTheSnapshotsGeneration) {
+  ReplicatedLog log(LogIndex(0), Generation(0), {E(1, 1), E(2, 4)});
+  log.CommitTo(LogIndex(2));
+  ASSERT_EQ(2u, log.TakeToApply(LogIndex(2)).size());
+  log.CompactTo(LogIndex(2));
+  EXPECT_EQ(LogIndex(2), log.last_index());
+  EXPECT_EQ(Generation(4), log.last_generation());
+  EXPECT_TRUE(log.IsUpToDate(LogIndex(2), Generation(4)));
+  log.RestoreSnapshot(LogIndex(9), Generation(5));
+  EXPECT_EQ(0u, log.compacted_held());
+  EXPECT_EQ(LogIndex(9), log.last_index());
+  EXPECT_EQ(Generation(5), log.last_generation());
+}
+
 }  // namespace
 }  // namespace cairn::consensus

@@ -26,8 +26,7 @@ std::shared_ptr<const SnapshotSource> InMemorySnapshot(std::string data) {
   return std::make_shared<InMemorySnapshotSource>(std::move(data));
 }
 
-Status Replica::CompactLog(LogIndex index, std::shared_ptr<const SnapshotSource> data,
-                           std::vector<wal::Entry>* released) {
+Status Replica::CompactLog(LogIndex index, std::shared_ptr<const SnapshotSource> data) {
   CheckNoReadyOutstanding();
   CAIRN_CHECK(data != nullptr, "a compaction comes with its snapshot's data");
   if (index > log_.applied_index()) {
@@ -38,7 +37,7 @@ Status Replica::CompactLog(LogIndex index, std::shared_ptr<const SnapshotSource>
   if (index <= log_.snapshot_index()) return Status::Ok();  // Nothing newer to compact.
   snapshot_membership_ = MembershipAt(index);
   membership_entries_.erase(membership_entries_.begin(), membership_entries_.upper_bound(index));
-  log_.CompactTo(index, released);
+  log_.CompactTo(index);
   snapshot_data_ = std::move(data);
   // Followers part-way through receiving an older snapshot start again with this one.
   for (auto& [peer, progress] : progress_) {

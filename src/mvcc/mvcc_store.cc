@@ -1,10 +1,12 @@
 #include "mvcc/mvcc_store.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <iterator>
 #include <limits>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "base/coding.h"
@@ -938,9 +940,37 @@ MvccStore::SnapshotWriter::Pending MvccStore::SnapshotWriter::TakePending() {
 }
 
 std::string MvccStore::SnapshotWriter::Pending::Finish() && {
-  for (const Fill& fill : fills_) {
-    CAIRN_CHECK(fill.at + fill.value.size <= out_.size(), "a value's place is in the snapshot");
-    values_.Read(fill.value, out_.data() + fill.at);
+  // Values are read in runs, not one by one: in the order they lie in the value log, neighbours
+  // (at most kRunGapBytesMax apart) read together, up to kRunBytesMax at a time. A read per value
+  // cost ~200k preads for a 60 MiB snapshot, most of its CPU; runs cost a few hundred.
+  constexpr uint64_t kRunBytesMax = 1u << 20;
+  constexpr uint64_t kRunGapBytesMax = 4u << 10;
+  std::sort(fills_.begin(), fills_.end(), [](const Fill& a, const Fill& b) {
+    return std::tie(a.value.segment, a.value.offset) < std::tie(b.value.segment, b.value.offset);
+  });
+  std::string run;
+  for (size_t first = 0; first < fills_.size();) {
+    const ValueRef start = fills_[first].value;
+    uint64_t run_end = uint64_t{start.offset} + start.size;
+    size_t last = first + 1;
+    for (; last < fills_.size(); ++last) {
+      const ValueRef next = fills_[last].value;
+      const uint64_t next_end = uint64_t{next.offset} + next.size;
+      if (next.segment != start.segment || next.offset > run_end + kRunGapBytesMax ||
+          next_end - start.offset > kRunBytesMax) {
+        break;
+      }
+      run_end = std::max(run_end, next_end);
+    }
+    run.resize(run_end - start.offset);
+    values_.reader->Read(start.segment, start.offset, run.size(), run.data());
+    for (size_t i = first; i < last; ++i) {
+      const Fill& fill = fills_[i];
+      CAIRN_CHECK(fill.at + fill.value.size <= out_.size(), "a value's place is in the snapshot");
+      std::memcpy(out_.data() + fill.at, run.data() + (fill.value.offset - start.offset),
+                  fill.value.size);
+    }
+    first = last;
   }
   std::vector<Fill>().swap(fills_);
   values_ = {};

@@ -11,6 +11,7 @@ namespace cairn::mvcc {
 
 void MemoryValueStorage::Append(uint32_t segment, std::string_view bytes) {
   std::vector<Chunk>& chunks = segments_[segment];
+  if (bytes.empty()) return;  // No empty chunks: a read goes on from one chunk into the next.
   const uint64_t start = chunks.empty() ? 0 : chunks.back().start + chunks.back().bytes->size();
   chunks.push_back(Chunk{start, std::make_shared<const std::string>(bytes)});
 }
@@ -23,11 +24,18 @@ void MemoryValueStorage::ReadFrom(const Segments& segments, uint32_t segment, ui
   auto after = std::upper_bound(chunks.begin(), chunks.end(), uint64_t{offset},
                                 [](uint64_t at, const Chunk& chunk) { return at < chunk.start; });
   CAIRN_CHECK(after != chunks.begin(), "value segment {} holds [{}, +{})", segment, offset, size);
-  const Chunk& chunk = *std::prev(after);
-  const uint64_t at = offset - chunk.start;
-  CAIRN_CHECK(at + size <= chunk.bytes->size(),
-              "value segment {} holds [{}, +{}) within one append", segment, offset, size);
-  std::memcpy(out, chunk.bytes->data() + at, size);
+  uint64_t at = offset;
+  for (auto chunk = std::prev(after); size > 0; ++chunk) {
+    // Chunks are contiguous: after the first, a read goes on at the start of the next one.
+    CAIRN_CHECK(chunk != chunks.end() && at - chunk->start < chunk->bytes->size(),
+                "value segment {} holds [{}, +{})", segment, offset, size);
+    const uint64_t within = at - chunk->start;
+    const size_t piece = std::min<uint64_t>(size, chunk->bytes->size() - within);
+    std::memcpy(out, chunk->bytes->data() + within, piece);
+    out += piece;
+    at += piece;
+    size -= piece;
+  }
 }
 
 void MemoryValueStorage::Read(uint32_t segment, uint32_t offset, size_t size, char* out) const {

@@ -56,6 +56,7 @@ static_assert(sizeof(ValueRef) == 12, "a ref is kept per version: keep it small"
 
 // Reads segments as they were when it was opened, on any thread, for as long as it lives: bytes
 // appended later need not be visible, and segments removed meanwhile stay readable through it.
+// A read may span several appends (a snapshot reads many values at once).
 class ValueReader {
  public:
   virtual ~ValueReader() = default;
@@ -63,7 +64,7 @@ class ValueReader {
 };
 
 // The bytes of the segments. Each segment is written only by appends, in order; a read lies
-// within the bytes of one append (ValueLog appends whole values).
+// within the bytes appended to its segment, and may span appends.
 class ValueStorage {
  public:
   virtual ~ValueStorage() = default;

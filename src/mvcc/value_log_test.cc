@@ -145,5 +145,20 @@ TEST_F(ValueLogTest, MemoryStorageRefusesReadsPastItsBytes) {
   EXPECT_DEATH(storage.Read(4, 0, 1, out), "holds");
 }
 
+TEST_F(ValueLogTest, AReadMaySpanAppends) {
+  MemoryValueStorage storage;
+  storage.Append(3, "abc");
+  storage.Append(3, "d");
+  storage.Append(3, "efg");
+  std::string out(6, '?');
+  storage.Read(3, 1, 6, out.data());
+  EXPECT_EQ("bcdefg", out);
+  const std::unique_ptr<ValueReader> reader = storage.OpenReader();
+  storage.Append(3, "h");  // Later appends need not be visible to the reader, and are not here.
+  reader->Read(3, 2, 5, out.data());
+  EXPECT_EQ("cdefg", out.substr(0, 5));
+  EXPECT_DEATH(reader->Read(3, 6, 2, out.data()), "holds");
+}
+
 }  // namespace
 }  // namespace cairn::mvcc

@@ -40,7 +40,26 @@ MemberNode::MemberNode(MemberNodeOptions options, Metrics* metrics)
       request_timeout_(options_.request_timeout_ms != 0
                            ? options_.request_timeout_ms
                            : 5000 + 2 * options_.election_timeout_ms),
-      store_(options_.mvcc) {}
+      store_(options_.mvcc),
+      snapshot_stagger_(SnapshotStagger(options_.cluster, options_.snapshot_count)) {}
+
+uint64_t SnapshotStagger(const ClusterConfig& cluster, uint64_t snapshot_count) {
+  const auto self = cluster.members.find(cluster.self);  // Members are ordered by id.
+  if (snapshot_count == 0 || self == cluster.members.end()) return 0;
+  const auto position = static_cast<uint64_t>(std::distance(cluster.members.begin(), self));
+  // position * snapshot_count / n without the product, which --snapshot-count (any u64) could
+  // overflow.
+  const uint64_t n = cluster.members.size();
+  return snapshot_count / n * position + snapshot_count % n * position / n;
+}
+
+LogIndex NextSnapshotDue(LogIndex last_snapshot, uint64_t snapshot_count, uint64_t stagger) {
+  CAIRN_CHECK(snapshot_count > 0 && stagger < snapshot_count,
+              "a stagger ({}) lies within the snapshot count ({})", stagger, snapshot_count);
+  const uint64_t last = last_snapshot.value();
+  const uint64_t cycle = last < stagger ? 0 : (last - stagger) / snapshot_count + 1;
+  return LogIndex(cycle * snapshot_count + stagger);  // Never 0: cycle is 0 only below a stagger.
+}
 
 MemberNode::~MemberNode() { Stop(); }
 
@@ -591,14 +610,14 @@ void MemberNode::ServeReads(const std::vector<consensus::ReadState>& reads) {
 // requests of the turn wait at most that long for it (a 60 MiB store serialized at once held the
 // thread for ~90 ms).
 constexpr size_t kSnapshotSliceBytes = 512u << 10;
-// Log entries a snapshot released, freed per member turn (about a millisecond's worth).
+// Log entries a snapshot compacted away, freed per member turn (about a millisecond's worth).
 constexpr size_t kEntriesFreedPerTurn = 8192;
 
 void MemberNode::MaybeSnapshot() {
-  if (!released_entries_.empty()) FreeReleasedEntries();
+  if (replica_->log().compacted_held() > 0) FreeCompactedEntries();
   if (snapshot_serializing_) return ContinueSnapshot();
   if (snapshot_in_flight_ || options_.snapshot_count == 0 ||
-      applied_index_.value() < snapshot_index_.value() + options_.snapshot_count) {
+      applied_index_ < NextSnapshotDue(snapshot_index_, options_.snapshot_count, snapshot_stagger_)) {
     return;
   }
   // The snapshot holds the store as applied, so it is labelled with the applied index (a leader,
@@ -680,10 +699,10 @@ void MemberNode::SnapshotSaved(SnapshotSavedEvent& saved) {
   if (index <= snapshot_index_) return;  // A leader's snapshot, installed meanwhile, is newer.
   const auto start = Clock::now();
   snapshot_index_ = index;
-  // The entries the snapshot covers leave memory a slice per turn (FreeReleasedEntries); their
+  // The entries the snapshot covers leave memory a slice per turn (FreeCompactedEntries); their
   // segments are deleted by the log writer after what is queued before (Low-Water Mark): the
   // snapshot is durable, so neither has to happen before this thread goes on.
-  CAIRN_CHECK(replica_->CompactLog(index, std::move(saved.source), &released_entries_).ok(),
+  CAIRN_CHECK(replica_->CompactLog(index, std::move(saved.source)).ok(),
               "compaction at an applied index is accepted");
   log_writer_->RunLater([this, index] {
     const auto release_start = Clock::now();
@@ -693,16 +712,12 @@ void MemberNode::SnapshotSaved(SnapshotSavedEvent& saved) {
     return released;
   });
   spdlog::info("member {:x}: log compacted through {} in {:.1f} ms; {} entries to free", id().value(),
-               index, SecondsSince(start) * 1e3, released_entries_.size() - released_freed_);
+               index, SecondsSince(start) * 1e3, replica_->log().compacted_held());
   metrics_->snapshots_saved.fetch_add(1, std::memory_order_relaxed);
 }
 
-void MemberNode::FreeReleasedEntries() {
-  const size_t end = std::min(released_entries_.size(), released_freed_ + kEntriesFreedPerTurn);
-  for (; released_freed_ < end; ++released_freed_) released_entries_[released_freed_] = {};
-  if (released_freed_ == released_entries_.size()) {
-    std::vector<wal::Entry>().swap(released_entries_);
-    released_freed_ = 0;
+void MemberNode::FreeCompactedEntries() {
+  if (replica_->FreeCompactedEntries(kEntriesFreedPerTurn) == 0) {
     // The freed entries lie scattered through the heap, between allocations that live on, so
     // malloc cannot give their pages back by shrinking the heap: malloc_trim returns the free
     // pages wherever they are. It takes 10-20 ms with a large heap: another thread does it.
@@ -712,7 +727,7 @@ void MemberNode::FreeReleasedEntries() {
         pthread_setname_np(pthread_self(), "cairn-trim");
         const auto trim_start = Clock::now();
         malloc_trim(0);
-        spdlog::info("member {:x}: heap trimmed after freeing released log entries in {:.1f} ms",
+        spdlog::info("member {:x}: heap trimmed after freeing compacted log entries in {:.1f} ms",
                      id().value(), SecondsSince(trim_start) * 1e3);
         trim_running_.store(false);
       });

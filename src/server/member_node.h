@@ -24,12 +24,14 @@
 //      Other members' messages (acknowledgements, votes) promise durability, so the writer sends
 //      them after its fdatasync. Then committed entries are applied, reads answered, the core
 //      advanced;
-//   4. take a snapshot every snapshot_count applied entries that are also durable locally: the
-//      store is serialized here a slice per turn (the multi-version store shows the snapshot's
-//      revision while later writes apply), the file sealed, written and fdatasynced by a snapshot
-//      thread; when it is
+//   4. take a snapshot every snapshot_count applied entries that are also durable locally, at
+//      indexes staggered by member (SnapshotStagger) so that members sharing a machine, or a
+//      quorum, do not all pay for one at once: the store is serialized here a slice per turn
+//      (the multi-version store shows the snapshot's revision while later writes apply), the
+//      values read in, the file sealed, written and fdatasynced by a snapshot thread; when it is
 //      durable the log writer releases the log behind it (Low-Water Mark) and the core compacts
-//      its log, reading the snapshot back from the file if a follower needs it.
+//      its log, reading the snapshot back from the file if a follower needs it. The compacted
+//      entries leave memory a slice per turn (FreeCompactedEntries).
 //
 // Writes. A client write becomes a cairnpb::Command (proposer id, request id, the etcd request).
 // The leader stamps it with its Hybrid Clock and proposes it; every member applies committed
@@ -74,11 +76,22 @@
 
 namespace cairn::server {
 
+// Snapshot staggering (MemberNodeOptions::snapshot_count): the i-th of n members in id order
+// snapshots at indexes i * snapshot_count / n past a multiple of snapshot_count; 0 for a member
+// not in `cluster`.
+uint64_t SnapshotStagger(const ClusterConfig& cluster, uint64_t snapshot_count);
+// The first index after `last_snapshot` at which a member with `stagger` snapshots next.
+LogIndex NextSnapshotDue(LogIndex last_snapshot, uint64_t snapshot_count, uint64_t stagger);
+
 struct MemberNodeOptions {
   ClusterConfig cluster{};
   std::string data_dir{};
   uint32_t heartbeat_interval_ms = 100;
   uint32_t election_timeout_ms = 1000;
+  // A snapshot is taken every snapshot_count applied entries, at indexes staggered by member:
+  // the i-th of n members (in id order) snapshots at indexes k * snapshot_count + i *
+  // snapshot_count / n, so members sharing a machine or a quorum do not all pay for one at once
+  // (3 members on one machine, put p99: see docs/benchmarks.md).
   uint64_t snapshot_count = 100'000;
   uint64_t wal_segment_bytes = 64ull << 20;
   // Log segments written over spares zero-filled ahead of time on a thread of their own
@@ -214,11 +227,11 @@ class MemberNode {
   // Hands the serialized snapshot (its index durable here) to the snapshot thread.
   void SaveSnapshot();
   void SnapshotSaved(SnapshotSavedEvent& saved);
-  void FreeReleasedEntries();
-  // Snapshot slices or released entries to free: the thread does not sleep while there are.
+  void FreeCompactedEntries();
+  // Snapshot slices or compacted entries to free: the thread does not sleep while there are.
   bool BackgroundWorkLeft() const {
     return (snapshot_serializing_.has_value() && !snapshot_serializing_->serialized) ||
-           !released_entries_.empty();
+           replica_->log().compacted_held() > 0;
   }
   void ExpireRequests(std::chrono::steady_clock::time_point now);
   void FailAllPending(const Status& status);
@@ -247,8 +260,10 @@ class MemberNode {
   // Writes the snapshot being saved (off the member thread: a large store's file takes seconds to
   // write and fdatasync, longer than an election timeout).
   std::thread snapshot_thread_;
+  // This member's offset for NextSnapshotDue (SnapshotStagger).
+  uint64_t snapshot_stagger_ = 0;
   bool snapshot_in_flight_ = false;  // Being serialized here, or written by snapshot_thread_.
-  // Gives freed heap pages back to the system (malloc_trim) once a snapshot's released log
+  // Gives freed heap pages back to the system (malloc_trim) once a snapshot's compacted log
   // entries are freed; a trim still running when the next is due makes that one unnecessary.
   std::thread trim_thread_;
   std::atomic<bool> trim_running_{false};
@@ -265,9 +280,6 @@ class MemberNode {
     bool serialized = false;  // Complete; waits for `index` to be durable in the local log.
   };
   std::optional<SnapshotInProgress> snapshot_serializing_;
-  // Log entries the last snapshot made unnecessary, freed a slice per turn from released_freed_.
-  std::vector<wal::Entry> released_entries_;
-  size_t released_freed_ = 0;
   uint64_t next_request_id_ = 1;
   uint64_t next_read_id_ = 1;
   std::map<uint64_t, PendingWrite> pending_writes_;

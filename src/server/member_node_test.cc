@@ -140,6 +140,35 @@ class InProcessCluster {
   std::vector<Metrics> metrics_;
 };
 
+TEST(MemberNode, MembersTakeSnapshotsAtStaggeredIndexes) {
+  ClusterConfig cluster;
+  for (uint64_t id : {30, 10, 20}) cluster.members[NodeId(id)] = ClusterMember{};
+  std::vector<uint64_t> staggers;
+  for (uint64_t id : {10, 20, 30}) {
+    cluster.self = NodeId(id);
+    staggers.push_back(SnapshotStagger(cluster, 90));
+  }
+  EXPECT_EQ((std::vector<uint64_t>{0, 30, 60}), staggers);
+  cluster.self = NodeId(40);  // Not a member (yet): no stagger.
+  EXPECT_EQ(0u, SnapshotStagger(cluster, 90));
+  cluster.self = NodeId(20);
+  EXPECT_EQ(0u, SnapshotStagger(cluster, 0));
+  EXPECT_EQ(33u, SnapshotStagger(cluster, 100));
+  cluster.self = NodeId(30);
+  EXPECT_EQ(66u, SnapshotStagger(cluster, 100));
+  EXPECT_EQ(UINT64_MAX / 3 * 2, SnapshotStagger(cluster, UINT64_MAX));  // No overflow.
+
+  // Every snapshot_count entries, at the member's offset, whatever the last snapshot's index.
+  EXPECT_EQ(LogIndex(90), NextSnapshotDue(LogIndex(0), 90, 0));
+  EXPECT_EQ(LogIndex(180), NextSnapshotDue(LogIndex(90), 90, 0));
+  EXPECT_EQ(LogIndex(180), NextSnapshotDue(LogIndex(95), 90, 0));
+  EXPECT_EQ(LogIndex(30), NextSnapshotDue(LogIndex(0), 90, 30));
+  EXPECT_EQ(LogIndex(120), NextSnapshotDue(LogIndex(30), 90, 30));
+  EXPECT_EQ(LogIndex(120), NextSnapshotDue(LogIndex(119), 90, 30));
+  EXPECT_EQ(LogIndex(210), NextSnapshotDue(LogIndex(120), 90, 30));
+  EXPECT_EQ(LogIndex(60), NextSnapshotDue(LogIndex(29), 90, 60));
+}
+
 TEST(MemberNode, SingleMemberWritesReadsSnapshotsAndRecovers) {
   InProcessCluster cluster(1, /*snapshot_count=*/5);
   cluster.Start(0);

@@ -32,20 +32,21 @@ Result<std::string> ReadWholeFile(FileSystem& fs, const std::string& path) {
 
 Status WriteFileDurably(FileSystem& fs, const std::string& path,
                         std::initializer_list<std::string_view> pieces,
-                        uint64_t sync_every_bytes) {
+                        uint64_t write_back_every_bytes) {
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
                          fs.OpenWritable(path, OpenMode::kCreateOrTruncate));
-  uint64_t unsynced = 0;
+  uint64_t unwritten = 0;  // Bytes appended since the last write-back.
   for (std::string_view piece : pieces) {
     while (!piece.empty()) {
-      const uint64_t room = sync_every_bytes == 0 ? piece.size() : sync_every_bytes - unsynced;
+      const uint64_t room =
+          write_back_every_bytes == 0 ? piece.size() : write_back_every_bytes - unwritten;
       const std::string_view slice = piece.substr(0, std::min<uint64_t>(room, piece.size()));
       CAIRN_TRY(file->Append(slice));
       piece.remove_prefix(slice.size());
-      unsynced += slice.size();
-      if (sync_every_bytes != 0 && unsynced >= sync_every_bytes) {
-        CAIRN_TRY(file->Sync());
-        unsynced = 0;
+      unwritten += slice.size();
+      if (write_back_every_bytes != 0 && unwritten >= write_back_every_bytes) {
+        CAIRN_TRY(file->WriteBack());
+        unwritten = 0;
       }
     }
   }

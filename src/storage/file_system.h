@@ -105,13 +105,14 @@ Result<std::string> ReadWholeFile(FileSystem& fs, const std::string& path);
 Status WriteFileAtomically(FileSystem& fs, const std::string& directory, const std::string& name,
                            std::string_view contents);
 // Writes `path` (created or truncated) from `pieces`, one after the other (no joined copy), and
-// fdatasyncs it; the caller renames it into place. With `sync_every_bytes`, the file is also
-// fdatasynced after each such slice: a large file then never holds more than that much unsynced
-// data, so the device's cache flush that another file's fdatasync waits for (the write-ahead
-// log's) stays short.
+// fdatasyncs it; the caller renames it into place. With `write_back_every_bytes`, each such slice
+// is also written back to the device and waited for (WritableFile::WriteBack, no cache flush and
+// no journal commit) before the next is written: a large file then never has more than one slice
+// queued at the device, so the write-ahead log's fdatasyncs meanwhile wait behind at most that
+// much, and the one fdatasync at the end has little left to write.
 Status WriteFileDurably(FileSystem& fs, const std::string& path,
                         std::initializer_list<std::string_view> pieces,
-                        uint64_t sync_every_bytes = 0);
+                        uint64_t write_back_every_bytes = 0);
 
 
 

@@ -115,7 +115,7 @@ Status SnapshotStore::WriteTemporary(const SnapshotMeta& meta,
   std::string_view b = data.size() > 1 ? data.begin()[1] : std::string_view();
   CAIRN_CHECK(data.size() <= 2, "a snapshot is saved from at most two pieces");
   return WriteFileDurably(fs_, JoinPath(directory_, FileName(meta) + ".tmp"), {bytes, a, b},
-                          options_.sync_every_bytes);
+                          options_.write_back_every_bytes);
 }
 
 Status SnapshotStore::Publish(const SnapshotMeta& meta) {

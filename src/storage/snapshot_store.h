@@ -57,8 +57,9 @@ struct SnapshotOptions {
   uint32_t retained_snapshots = 3;
   // The largest snapshot Load accepts; a header claiming more is treated as damage.
   uint64_t snapshot_bytes_max = 8ull << 30;
-  // Save fdatasyncs after each slice of this many bytes (see WriteFileAtomically); 0: once.
-  uint64_t sync_every_bytes = 256ull << 10;
+  // Save writes each slice of this many bytes back to the device before the next (see
+  // WriteFileDurably); 0: all at once. Either way one fdatasync at the end makes it durable.
+  uint64_t write_back_every_bytes = 256ull << 10;
 };
 
 class SnapshotStore {

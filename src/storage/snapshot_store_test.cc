@@ -35,7 +35,7 @@ TEST_F(SnapshotStoreTest, SaveThenLoadNewestAfterCrash) {
 
 TEST_F(SnapshotStoreTest, SavedInPiecesAndSlicesReadsBackWhole) {
   SnapshotOptions options;
-  options.sync_every_bytes = 7;  // Slices end inside the header, inside and between the pieces.
+  options.write_back_every_bytes = 7;  // Slices end in the header, in and between the pieces.
   auto store = Open(options);
   const std::string first = "membership|";
   std::string second;

@@ -45,10 +45,11 @@ bool SegmentPreallocator::ready() const {
   return mode_ == Mode::kInline ? !inline_failed_ : ready_;
 }
 
-Status SegmentPreallocator::MakeSpare() {
+Status SegmentPreallocator::MakeSpare(uint64_t bytes_per_second) {
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
                          fs_.OpenWritable(spare_path_, OpenMode::kCreateOrTruncate));
   static const std::string kZeros(kSliceBytes, '\0');
+  const auto start = std::chrono::steady_clock::now();
   for (uint64_t written = 0; written < bytes_;) {
     if (stopping_.load(std::memory_order_relaxed)) {
       return Status::Unavailable("stopping before the spare segment was complete");
@@ -57,9 +58,26 @@ Status SegmentPreallocator::MakeSpare() {
     CAIRN_TRY(file->Append(std::string_view(kZeros).substr(0, slice)));
     if (mode_ == Mode::kBackground) CAIRN_TRY(file->WriteBack());
     written += slice;
+    if (bytes_per_second != 0 && written < bytes_) {
+      // Wait until the pace allows the next slice; once the log has wanted this spare (it
+      // appends to a plain segment until the spare is ready) the rest goes at full speed.
+      const auto next_slice_at =
+          start + std::chrono::nanoseconds(written * 1'000'000'000 / bytes_per_second);
+      std::unique_lock lock(mutex_);
+      wanted_.wait_until(lock, next_slice_at, [&] { return stopping_.load() || spare_wanted_; });
+      if (spare_wanted_) bytes_per_second = 0;
+    }
   }
   CAIRN_TRY(file->Sync());
   return file->Close();
+}
+
+uint64_t SegmentPreallocator::PaceBytesPerSecond(uint64_t bytes,
+                                                 std::chrono::nanoseconds fill_time) {
+  if (fill_time.count() <= 0) return kPaceBytesPerSecondMin;
+  const double within_s = static_cast<double>(fill_time.count()) / 2e9;
+  return std::max<uint64_t>(kPaceBytesPerSecondMin,
+                            static_cast<uint64_t>(static_cast<double>(bytes) / within_s));
 }
 
 Result<bool> SegmentPreallocator::TakeAs(const std::string& path) {
@@ -76,13 +94,22 @@ Result<bool> SegmentPreallocator::TakeAs(const std::string& path) {
     ready_ = true;
   }
   if (!ready_) {
+    spare_wanted_ = true;  // The spare being made (or the next) goes at full speed.
     lock.unlock();
     wanted_.notify_all();  // After a failed attempt the thread tries again now.
     return false;
   }
   CAIRN_TRY(fs_.Rename(spare_path_, path));
   ready_ = false;
+  spare_wanted_ = false;
   spares_taken_.fetch_add(1, std::memory_order_relaxed);
+  if (mode_ == Mode::kBackground) {
+    const auto now = std::chrono::steady_clock::now();
+    if (last_taken_ != std::chrono::steady_clock::time_point{}) {
+      segment_fill_time_ = now - last_taken_;
+    }
+    last_taken_ = now;
+  }
   lock.unlock();
   if (mode_ == Mode::kBackground) {
     wanted_.notify_all();
@@ -110,8 +137,10 @@ void SegmentPreallocator::Run() {
       failed_last_time = false;
       continue;
     }
+    const uint64_t pace = PaceBytesPerSecond(
+        bytes_, std::chrono::duration_cast<std::chrono::nanoseconds>(segment_fill_time_));
     lock.unlock();
-    Status made = MakeSpare();
+    Status made = MakeSpare(pace);
     lock.lock();
     if (made.ok()) {
       ready_ = true;

@@ -691,6 +691,42 @@ TEST(SegmentPreallocatorTest, BackgroundSpareIsZeroFilledAndReplacedAfterBeingTa
   EXPECT_EQ(bytes, ReadWholeFile(fs, preallocator.spare_path()).value().size());
 }
 
+TEST(SegmentPreallocatorTest, PaceSpreadsASpareOverHalfTheLastSegmentsFillTime) {
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  const uint64_t min = SegmentPreallocator::kPaceBytesPerSecondMin;
+  EXPECT_EQ(min, SegmentPreallocator::PaceBytesPerSecond(64u << 20, seconds(0)));
+  EXPECT_EQ(min, SegmentPreallocator::PaceBytesPerSecond(64u << 20, seconds(60)));
+  EXPECT_EQ(128u << 20, SegmentPreallocator::PaceBytesPerSecond(64u << 20, seconds(1)));
+  EXPECT_EQ(256u << 20, SegmentPreallocator::PaceBytesPerSecond(64u << 20, milliseconds(500)));
+}
+
+TEST(SegmentPreallocatorTest, ASpareTheLogWantsIsNoLongerPaced) {
+  TempDirectory paced_dir;
+  TempDirectory hurried_dir;
+  PosixFileSystem fs;
+  // At the slowest pace this spare takes 1 s; nobody asks for it, so it takes at least that.
+  const uint64_t bytes = SegmentPreallocator::kPaceBytesPerSecondMin;
+  auto time_to_ready = [&](SegmentPreallocator& preallocator) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 2000 && !preallocator.ready(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_TRUE(preallocator.ready()) << "a spare is made within 10 s";
+    return std::chrono::steady_clock::now() - start;
+  };
+  SegmentPreallocator paced(fs, paced_dir.path(), bytes, SegmentPreallocator::Mode::kBackground);
+  const auto paced_time = time_to_ready(paced);
+  EXPECT_GE(paced_time, std::chrono::milliseconds(900));
+
+  // The log rolled and found no spare ready: the rest is written at full speed.
+  SegmentPreallocator hurried(fs, hurried_dir.path(), bytes,
+                              SegmentPreallocator::Mode::kBackground);
+  EXPECT_FALSE(hurried.TakeAs(hurried_dir.Join("00000000000000000001.wal")).value());
+  const auto hurried_time = time_to_ready(hurried);
+  EXPECT_LT(hurried_time, paced_time);
+}
+
 TEST(SegmentPreallocatorTest, NoSpareReadyMeansAPlainSegment) {
   // A log directory the spare cannot be written to: the preallocator says no, the log appends.
   SimFileSystem fs(5);
