@@ -314,7 +314,11 @@ bool Session::HandleHeaders(uint8_t flags, StreamId id, std::string_view payload
 }
 
 bool Session::HandleHeaderBlock(std::vector<StreamEvent>* events) {
+  // A gRPC call's headers are about ten fields: room for them up front, or the vector grows
+  // (and copies its fields) four times per call, 4.5% of a 1-member put run's server CPU.
+  constexpr size_t kHeaderFieldsExpected = 16;
   std::vector<HeaderField> fields;
+  fields.reserve(kHeaderFieldsExpected);
   const Status decoded = decoder_.Decode(header_block_, &fields);
   header_block_.clear();
   if (decoded.code() == StatusCode::kCorruption) {
