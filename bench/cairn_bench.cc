@@ -17,6 +17,11 @@
 //   measured with. With 100 callers on 2 CPUs most of a call's latency was spent inside it (its
 //   poller serves every connection in turn), so it set the pace for both servers.
 //
+// `--timeline-ms N` also prints the run in buckets of N ms by completion time (requests/s, p50,
+// p99, max of each): a tail that comes from a few stalls (a snapshot, a log roll, a leader
+// change) shows there as a few bad buckets, where the whole-run percentiles cannot tell it from
+// requests that are all a little slow.
+//
 // A workload is a class that makes one request for a caller (Workload below); `put`, `range`
 // (linearizable or serializable), `txn-put` and `mixed` exist now, and watch or lease workloads
 // plug in the same way when those services exist.
@@ -63,6 +68,7 @@ struct Options {
   int64_t preload = 0;      // Keys [0, preload) written before measuring.
   bool json = false;
   std::string client = "cairn";
+  int timeline_ms = 0;  // > 0: also report the run in buckets of this many ms.
 };
 
 std::string MakeKey(const Options& options, int64_t number) {
@@ -204,6 +210,32 @@ struct Result {
   double seconds = 0;
   double client_cpu_seconds = 0;
   std::vector<int64_t> latencies_ns;
+  // When each request completed, in ms since the run started: completed_ms[i] goes with
+  // latencies_ns[i] (until latencies_ns is sorted).
+  std::vector<uint32_t> completed_ms;
+};
+
+// What a driver thread gathers, merged into the Result at its end.
+struct Tally {
+  int64_t ok = 0;
+  int64_t errors = 0;
+  std::string first_error;
+  std::vector<int64_t> latencies_ns;
+  std::vector<uint32_t> completed_ms;
+
+  void Add(Clock::time_point run_start, Clock::time_point started, Clock::time_point now, bool fine,
+           std::string_view error) {
+    latencies_ns.push_back(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - started).count());
+    completed_ms.push_back(static_cast<uint32_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - run_start).count()));
+    if (fine) {
+      ++ok;
+    } else {
+      ++errors;
+      if (first_error.empty()) first_error = std::string(error);
+    }
+  }
 };
 
 // What every driver shares: when the run ends, which request is due when, and the results.
@@ -219,6 +251,8 @@ class Schedule {
     result_.latencies_ns.reserve(total > 0 ? static_cast<size_t>(total) : 1u << 20);
   }
 
+  Clock::time_point start() const { return start_; }
+
   // Claims the next request; false when the run is over. `*due` is when it may start (at once
   // unless --rate paces the run).
   bool Claim(Clock::time_point* due) {
@@ -232,13 +266,15 @@ class Schedule {
   }
 
   // One thread's results, merged once at its end.
-  void Merge(int64_t ok, int64_t errors, const std::string& first_error,
-             const std::vector<int64_t>& latencies) {
+  void Merge(const Tally& tally) {
     std::lock_guard lock(mutex_);
-    result_.ok += ok;
-    result_.errors += errors;
-    if (result_.first_error.empty()) result_.first_error = first_error;
-    result_.latencies_ns.insert(result_.latencies_ns.end(), latencies.begin(), latencies.end());
+    result_.ok += tally.ok;
+    result_.errors += tally.errors;
+    if (result_.first_error.empty()) result_.first_error = tally.first_error;
+    result_.latencies_ns.insert(result_.latencies_ns.end(), tally.latencies_ns.begin(),
+                                tally.latencies_ns.end());
+    result_.completed_ms.insert(result_.completed_ms.end(), tally.completed_ms.begin(),
+                                tally.completed_ms.end());
   }
 
   Result Finish(double cpu_before) {
@@ -335,25 +371,15 @@ Result RunGrpcLibrary(const Options& options, Workload& workload,
         calls.push_back(std::move(call));
         ++outstanding;
       }
-      std::vector<int64_t> latencies;
-      int64_t ok = 0;
-      int64_t errors = 0;
-      std::string first_error;
+      Tally tally;
       while (outstanding > 0) {
         void* tag = nullptr;
         bool fine = false;
         if (!queue.Next(&tag, &fine)) break;
         Call* call = static_cast<Call*>(tag);
         --outstanding;
-        latencies.push_back(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - call->started)
-                .count());
-        if (call->status.ok()) {
-          ++ok;
-        } else {
-          ++errors;
-          if (first_error.empty()) first_error = call->status.error_message();
-        }
+        tally.Add(schedule.start(), call->started, Clock::now(), call->status.ok(),
+                  call->status.error_message());
         if (!claim()) continue;
         const int caller = call->caller;
         // A ClientContext is single-use: start the next call on a fresh one.
@@ -369,7 +395,7 @@ Result RunGrpcLibrary(const Options& options, Workload& workload,
         }
         ++outstanding;
       }
-      schedule.Merge(ok, errors, first_error, latencies);
+      schedule.Merge(tally);
     });
   }
   for (auto& poller : pollers) poller.join();
@@ -420,12 +446,12 @@ class CairnClientThread {
 
   // Runs until every caller is done, then merges the results.
   void Run() {
-    if (callers_.empty()) return schedule_.Merge(0, 0, "", {});
+    if (callers_.empty()) return schedule_.Merge(Tally{});
     for (auto& connection : connections_) Read(*connection);
     for (auto& caller : callers_) Next(*caller);
     for (auto& connection : connections_) Flush(*connection);
     io_.run();
-    schedule_.Merge(ok_, errors_, first_error_, latencies_);
+    schedule_.Merge(tally_);
   }
 
  private:
@@ -494,15 +520,7 @@ class CairnClientThread {
 
   void Done(Caller& caller, bool ok, std::string_view error) {
     --active_;
-    latencies_.push_back(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - caller.started)
-            .count());
-    if (ok) {
-      ++ok_;
-    } else {
-      ++errors_;
-      if (first_error_.empty()) first_error_ = std::string(error);
-    }
+    tally_.Add(schedule_.start(), caller.started, Clock::now(), ok, error);
     Next(caller);
   }
 
@@ -534,7 +552,9 @@ class CairnClientThread {
   void Break(Connection& connection, const std::string& why) {
     if (connection.broken) return;
     connection.broken = true;
-    if (first_error_.empty()) first_error_ = fmt::format("{}: {}", connection.endpoint, why);
+    if (tally_.first_error.empty()) {
+      tally_.first_error = fmt::format("{}: {}", connection.endpoint, why);
+    }
     asio::error_code ignored;
     connection.socket.close(ignored);
     auto calls = std::move(connection.calls);
@@ -572,10 +592,7 @@ class CairnClientThread {
   std::vector<std::unique_ptr<Caller>> callers_;
   std::vector<cairn::http2::GrpcResponse> done_;
   int64_t active_ = 0;  // Callers with a request in flight or waiting for its due time.
-  int64_t ok_ = 0;
-  int64_t errors_ = 0;
-  std::string first_error_;
-  std::vector<int64_t> latencies_;
+  Tally tally_;
 };
 
 Result RunCairnClient(const Options& options, Workload& workload,
@@ -618,6 +635,42 @@ double Percentile(const std::vector<int64_t>& sorted, double p) {
   return static_cast<double>(sorted[index]) / 1e6;  // ms
 }
 
+// One bucket of --timeline-ms: the requests that completed in [start_ms, start_ms + bucket).
+struct TimelineBucket {
+  uint32_t start_ms = 0;
+  double requests_per_second = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double max_ms = 0;
+  bool partial = false;  // The run ended inside it.
+};
+
+// Call before latencies_ns is sorted (it pairs latencies_ns[i] with completed_ms[i]).
+std::vector<TimelineBucket> Timeline(const Result& result, int bucket_ms) {
+  std::vector<std::vector<int64_t>> buckets;
+  for (size_t i = 0; i < result.completed_ms.size() && i < result.latencies_ns.size(); ++i) {
+    const size_t bucket = result.completed_ms[i] / static_cast<uint32_t>(bucket_ms);
+    if (bucket >= buckets.size()) buckets.resize(bucket + 1);
+    buckets[bucket].push_back(result.latencies_ns[i]);
+  }
+  std::vector<TimelineBucket> timeline;
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    std::vector<int64_t>& latencies = buckets[b];
+    std::sort(latencies.begin(), latencies.end());
+    TimelineBucket bucket;
+    bucket.start_ms = static_cast<uint32_t>(b * static_cast<size_t>(bucket_ms));
+    // Over the whole bucket, also the last, which the end of the run may cut short.
+    bucket.requests_per_second = static_cast<double>(latencies.size()) * 1000.0 / bucket_ms;
+    bucket.partial = static_cast<double>(bucket.start_ms + static_cast<uint32_t>(bucket_ms)) >
+                     result.seconds * 1000.0;
+    bucket.p50_ms = Percentile(latencies, 0.50);
+    bucket.p99_ms = Percentile(latencies, 0.99);
+    bucket.max_ms = latencies.empty() ? 0 : static_cast<double>(latencies.back()) / 1e6;
+    timeline.push_back(bucket);
+  }
+  return timeline;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -645,6 +698,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--preload", options.preload, "Write keys [0, N) before measuring")->capture_default_str();
   app.add_flag("--json", options.json, "One JSON object instead of the table");
+  app.add_option("--timeline-ms", options.timeline_ms,
+                 "Also report the run in buckets of this many ms (requests/s, p50, p99, max)")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
   app.add_option("--client", options.client,
                  "cairn (Cairn's own HTTP/2 gRPC client) or grpc (the gRPC C++ library)")
       ->check(CLI::IsMember({"cairn", "grpc"}))
@@ -684,6 +741,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cairn-bench: %s\n", error.c_str());
     return 1;
   }
+  const std::vector<TimelineBucket> timeline =
+      options.timeline_ms > 0 ? Timeline(result, options.timeline_ms) : std::vector<TimelineBucket>{};
   std::sort(result.latencies_ns.begin(), result.latencies_ns.end());
   const double throughput = static_cast<double>(result.ok) / result.seconds;
   const double p50 = Percentile(result.latencies_ns, 0.50), p90 = Percentile(result.latencies_ns, 0.90),
@@ -699,11 +758,23 @@ int main(int argc, char** argv) {
         "{\"workload\":\"%s\",\"conns\":%d,\"clients\":%d,\"key_size\":%d,\"val_size\":%d,"
         "\"ok\":%lld,\"errors\":%lld,\"seconds\":%.3f,\"throughput\":%.1f,\"mean_ms\":%.3f,"
         "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
-        "\"client_cpu_seconds\":%.3f,\"first_error\":\"%s\"}\n",
+        "\"client_cpu_seconds\":%.3f,\"first_error\":\"%s\"",
         options.workload.c_str(), options.conns, options.clients, options.key_size, options.value_size,
         static_cast<long long>(result.ok), static_cast<long long>(result.errors), result.seconds,
         throughput, mean, p50, p90, p99, p999, max, result.client_cpu_seconds,
         result.first_error.substr(0, 200).c_str());
+    if (options.timeline_ms > 0) {
+      // [start ms, requests/s, p50 ms, p99 ms, max ms] per bucket; requests/s counts the whole
+      // bucket, also the last one, which the run's end may cut short.
+      std::printf(",\"timeline_ms\":%d,\"timeline\":[", options.timeline_ms);
+      for (size_t i = 0; i < timeline.size(); ++i) {
+        const TimelineBucket& b = timeline[i];
+        std::printf("%s[%u,%.1f,%.3f,%.3f,%.3f]", i == 0 ? "" : ",", b.start_ms,
+                    b.requests_per_second, b.p50_ms, b.p99_ms, b.max_ms);
+      }
+      std::printf("]");
+    }
+    std::printf("}\n");
   } else {
     std::printf("workload %s: %d conns, %d clients, %d-byte keys, %d-byte values\n",
                 options.workload.c_str(), options.conns, options.clients, options.key_size,
@@ -716,6 +787,15 @@ int main(int argc, char** argv) {
                 p50, p90, p99, p999, max);
     std::printf("  client CPU %.2f s (%.0f%% of one core)\n", result.client_cpu_seconds,
                 100 * result.client_cpu_seconds / result.seconds);
+    if (options.timeline_ms > 0) {
+      std::printf("  timeline (by completion time, %d ms buckets)\n", options.timeline_ms);
+      std::printf("    %9s %12s %9s %9s %9s\n", "from s", "requests/s", "p50 ms", "p99 ms", "max ms");
+      for (const TimelineBucket& b : timeline) {
+        std::printf("    %9.3f %12.0f %9.3f %9.3f %9.3f%s\n", b.start_ms / 1000.0,
+                    b.requests_per_second, b.p50_ms, b.p99_ms, b.max_ms,
+                    b.partial ? "  (the run ended in this bucket)" : "");
+      }
+    }
   }
   return result.errors > 0 && result.ok == 0 ? 1 : 0;
 }
