@@ -334,6 +334,76 @@ MvccStore::MvccStore(MvccOptions options)
   revisions_.push_back(RevisionEntry{options_.initial_timestamp, {}});
 }
 
+MvccStore::VersionList::VersionList(const VersionList& other) : VersionList() {
+  reserve(other.size_);
+  std::memcpy(static_cast<void*>(data()), other.data(), other.size_ * sizeof(VersionRecord));
+  size_ = other.size_;
+}
+
+MvccStore::VersionList::VersionList(VersionList&& other) noexcept
+    : one_{}, size_(other.size_), capacity_(other.capacity_) {
+  if (other.inline_storage()) {
+    one_ = other.one_;
+  } else {
+    many_ = other.many_;  // The heap records move here.
+  }
+  other.size_ = 0;
+  other.capacity_ = 1;
+}
+
+MvccStore::VersionList& MvccStore::VersionList::operator=(VersionList other) noexcept {
+  this->~VersionList();
+  new (this) VersionList(std::move(other));
+  return *this;
+}
+
+MvccStore::VersionList::~VersionList() {
+  if (!inline_storage()) ::operator delete(many_);
+}
+
+void MvccStore::VersionList::Reallocate(size_t capacity) {
+  CAIRN_CHECK(capacity >= size_ && capacity <= std::numeric_limits<uint32_t>::max(),
+              "a version list holds its {} records in {}", size_, capacity);
+  if (capacity == capacity_) return;
+  if (capacity == 1) {
+    VersionRecord* heap = many_;
+    if (size_ == 1) std::memcpy(static_cast<void*>(&one_), heap, sizeof(VersionRecord));
+    ::operator delete(heap);
+  } else {
+    auto* heap = static_cast<VersionRecord*>(::operator new(capacity * sizeof(VersionRecord)));
+    std::memcpy(static_cast<void*>(heap), data(), size_ * sizeof(VersionRecord));
+    if (!inline_storage()) ::operator delete(many_);
+    many_ = heap;
+  }
+  capacity_ = static_cast<uint32_t>(capacity);
+}
+
+void MvccStore::VersionList::reserve(size_t count) {
+  if (count > capacity_) Reallocate(count);
+}
+
+void MvccStore::VersionList::push_back(const VersionRecord& record) {
+  if (size_ == capacity_) Reallocate(capacity_ == 1 ? 4 : 2 * static_cast<size_t>(capacity_));
+  data()[size_] = record;
+  ++size_;
+}
+
+void MvccStore::VersionList::pop_back() {
+  CAIRN_CHECK(size_ > 0, "pop_back of an empty version list");
+  --size_;
+  if (size_ <= 1 && !inline_storage()) Reallocate(1);
+}
+
+MvccStore::VersionRecord* MvccStore::VersionList::erase(VersionRecord* first, VersionRecord* last) {
+  CAIRN_CHECK(begin() <= first && first <= last && last <= end(), "erase within the list");
+  const auto at = static_cast<size_t>(first - begin());
+  std::memmove(static_cast<void*>(first), last,
+               static_cast<size_t>(end() - last) * sizeof(VersionRecord));
+  size_ -= static_cast<uint32_t>(last - first);
+  if (size_ <= 1 && !inline_storage()) Reallocate(1);
+  return begin() + at;
+}
+
 const MvccStore::VersionRecord* MvccStore::VisibleAt(const KeyHistory& history, Revision revision) {
   auto after = std::upper_bound(
       history.versions.begin(), history.versions.end(), revision,
@@ -500,14 +570,16 @@ Result<Response> MvccStore::RunWrite(HybridTimestamp timestamp, Apply apply) {
 }
 
 void MvccStore::AppendVersion(WriteBatch& batch, KeyIndex::iterator key, VersionRecord record) {
-  std::vector<VersionRecord>& versions = key->second.versions;
+  VersionList& versions = key->second.versions;
   record.main = batch.write_revision;
-  record.sub = batch.next_sub++;
+  CAIRN_CHECK(batch.next_sub <= kSubMax, "a revision writes at most {} keys", kSubMax + 1);
+  record.sub = static_cast<uint32_t>(batch.next_sub++);
   CAIRN_CHECK(versions.empty() || versions.back().main < record.main ||
                   (versions.back().main == record.main && versions.back().sub < record.sub),
               "a key's versions only grow in (main, sub) (last {}.{} new {}.{})",
               versions.empty() ? Revision{0} : versions.back().main,
-              versions.empty() ? 0 : versions.back().sub, record.main, record.sub);
+              versions.empty() ? 0u : uint32_t{versions.back().sub}, record.main,
+              uint32_t{record.sub});
   bytes_used_ += VersionBytes(key->first, record);
   ++versions_held_;
   versions.push_back(std::move(record));
@@ -517,7 +589,7 @@ void MvccStore::AppendVersion(WriteBatch& batch, KeyIndex::iterator key, Version
 void MvccStore::RollBack(WriteBatch& batch) {
   for (auto it = batch.keys_written.rbegin(); it != batch.keys_written.rend(); ++it) {
     KeyIndex::iterator key = *it;
-    std::vector<VersionRecord>& versions = key->second.versions;
+    VersionList& versions = key->second.versions;
     CAIRN_CHECK(!versions.empty() && versions.back().main == batch.write_revision,
                 "rollback only removes versions of the failed write at {}", batch.write_revision);
     bytes_used_ -= VersionBytes(key->first, versions.back());
@@ -711,7 +783,7 @@ Result<TxnResponse> MvccStore::Txn(const TxnRequest& request, HybridTimestamp ti
 }
 
 void MvccStore::CompactKey(KeyIndex::iterator key, Revision revision) {
-  std::vector<VersionRecord>& versions = key->second.versions;
+  VersionList& versions = key->second.versions;
   auto after = std::upper_bound(
       versions.begin(), versions.end(), revision,
       [](Revision wanted, const VersionRecord& record) { return wanted < record.main; });
@@ -1049,8 +1121,9 @@ Result<MvccStore> MvccStore::Restore(std::string_view snapshot, MvccOptions opti
       VersionRecord record;
       int64_t main = 0;
       int64_t create = 0;
+      int64_t sub = 0;
       uint8_t tombstone = 0;
-      if (!in.I64(main) || !in.I64(record.sub) || !in.U8(tombstone) || !in.I64(create) ||
+      if (!in.I64(main) || !in.I64(sub) || !in.U8(tombstone) || !in.I64(create) ||
           !in.I64(record.version) || !in.I64(record.lease) || !in.Bytes(value)) {
         return SnapshotCorrupt("truncated version");
       }
@@ -1058,9 +1131,10 @@ Result<MvccStore> MvccStore::Restore(std::string_view snapshot, MvccOptions opti
       record.create_revision = Revision{create};
       if (tombstone > 1) return SnapshotCorrupt("bad tombstone flag");
       record.tombstone = tombstone == 1;
-      if (main <= kInitialRevision.value() || main > current || record.sub < 0) {
+      if (main <= kInitialRevision.value() || main > current || sub < 0 || sub > kSubMax) {
         return SnapshotCorrupt("version revision out of range");
       }
+      record.sub = static_cast<uint32_t>(sub);
       if (!history.versions.empty()) {
         const VersionRecord& last = history.versions.back();
         if (!(last.main < record.main || (last.main == record.main && last.sub < record.sub))) {

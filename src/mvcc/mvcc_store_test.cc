@@ -753,6 +753,46 @@ TEST_F(MvccStoreTest, CompactKeepsLatestVersionAtRevision) {
   EXPECT_EQ(GetKey("b", Revision{4})->value, "1");
 }
 
+TEST_F(MvccStoreTest, AKeysHistoryGrowsShrinksToOneAtCompactionAndGrowsAgain) {
+  // A key's versions are held inline while there is one, on the heap beyond (VersionList): the
+  // history reads the same through every change of storage, and survives a snapshot.
+  std::vector<Revision> revisions;
+  for (int i = 1; i <= 9; ++i) revisions.push_back(Put("k", "v" + std::to_string(i), i));
+  Put("other", "x");
+  for (int i = 1; i <= 9; ++i) {
+    const std::optional<KeyValue> kv = GetKey("k", revisions[i - 1]);
+    ASSERT_TRUE(kv.has_value());
+    EXPECT_EQ(kv->value, "v" + std::to_string(i));
+    EXPECT_EQ(kv->version, i);
+    EXPECT_EQ(kv->lease, i);
+    EXPECT_EQ(kv->create_revision, revisions[0]);
+  }
+  ASSERT_TRUE(store_.Compact(CompactionRequest{revisions.back()}).ok());
+  EXPECT_EQ(store_.versions_held(), 2u) << "k@v9 and other";
+  EXPECT_EQ(GetKey("k")->value, "v9");
+  EXPECT_EQ(GetKey("k")->version, 9);
+  for (int i = 10; i <= 14; ++i) revisions.push_back(Put("k", "v" + std::to_string(i)));
+  Delete("k");
+  EXPECT_FALSE(GetKey("k").has_value());
+  for (int i = 10; i <= 14; ++i) {
+    EXPECT_EQ(GetKey("k", revisions[i - 1])->value, "v" + std::to_string(i));
+    EXPECT_EQ(GetKey("k", revisions[i - 1])->version, i);
+  }
+  const std::string snapshot = store_.Serialize();
+  auto restored = MvccStore::Restore(snapshot, MvccOptions{});
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->Serialize(), snapshot);
+  MvccStore moved = std::move(*restored);  // The store (and its histories) move whole.
+  EXPECT_EQ(moved.Serialize(), snapshot);
+  auto at = moved.Range(RangeRequest{.key = "k", .revision = revisions[11]});
+  ASSERT_TRUE(at.ok());
+  ASSERT_EQ(at->kvs.size(), 1u);
+  EXPECT_EQ(at->kvs[0].value, "v12");
+  // Compacted down to the tombstone: the key leaves the index.
+  ASSERT_TRUE(store_.Compact(CompactionRequest{store_.current_revision()}).ok());
+  EXPECT_EQ(store_.versions_held(), 1u) << "other";
+}
+
 TEST_F(MvccStoreTest, CompactDropsTombstonedGenerations) {
   Put("a", "1");  // 2
   Delete("a");    // 3
