@@ -5,6 +5,7 @@
 #include <functional>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -343,7 +344,7 @@ MvccStore::VersionList::VersionList(const VersionList& other) : VersionList() {
 MvccStore::VersionList::VersionList(VersionList&& other) noexcept
     : one_{}, size_(other.size_), capacity_(other.capacity_) {
   if (other.inline_storage()) {
-    one_ = other.one_;
+    if (other.size_ == 1) one_ = other.one_;
   } else {
     many_ = other.many_;  // The heap records move here.
   }
@@ -367,7 +368,7 @@ void MvccStore::VersionList::Reallocate(size_t capacity) {
   if (capacity == capacity_) return;
   if (capacity == 1) {
     VersionRecord* heap = many_;
-    if (size_ == 1) std::memcpy(static_cast<void*>(&one_), heap, sizeof(VersionRecord));
+    if (size_ == 1) std::construct_at(&one_, *heap);
     ::operator delete(heap);
   } else {
     auto* heap = static_cast<VersionRecord*>(::operator new(capacity * sizeof(VersionRecord)));
@@ -383,8 +384,10 @@ void MvccStore::VersionList::reserve(size_t count) {
 }
 
 void MvccStore::VersionList::push_back(const VersionRecord& record) {
-  if (size_ == capacity_) Reallocate(capacity_ == 1 ? 4 : 2 * static_cast<size_t>(capacity_));
-  data()[size_] = record;
+  const VersionRecord copy = record;  // `record` may lie in this list, which may move.
+  // 1 (inline), 2, 4, ...: a key updated once since its last compaction takes a 2-record block.
+  if (size_ == capacity_) Reallocate(2 * static_cast<size_t>(capacity_));
+  std::construct_at(data() + size_, copy);
   ++size_;
 }
 
