@@ -676,7 +676,7 @@ Result<PutResponse> MvccStore::ApplyPut(WriteBatch& batch, const PutRequest& req
   record.create_revision = previous != nullptr ? previous->create_revision : batch.write_revision;
   record.version = previous != nullptr ? previous->version + 1 : 1;
   PutResponse response;
-  // Copied before the append, which may move the vector `previous` points into.
+  // Copied before the append, which may move the version list `previous` points into.
   if (request.prev_kv && previous != nullptr) response.prev_kv = ToKeyValue(request.key, *previous);
   if (found == keys_.end()) found = keys_.emplace(request.key, KeyHistory{}).first;
   AppendVersion(batch, found, std::move(record));
@@ -1038,7 +1038,7 @@ std::string MvccStore::SnapshotWriter::Pending::Finish() && {
       run_end = std::max(run_end, next_end);
     }
     run.resize(run_end - start.offset);
-    values_.reader->Read(start.segment, start.offset, run.size(), run.data());
+    values_.ReadRange(start.segment, start.offset, run.size(), run.data());
     for (size_t i = first; i < last; ++i) {
       const Fill& fill = fills_[i];
       CAIRN_CHECK(fill.at + fill.value.size <= out_.size(), "a value's place is in the snapshot");

@@ -135,8 +135,10 @@ class ValueLog {
       return ref.segment < head_segment ||
              (ref.segment == head_segment && ref.offset + uint64_t{ref.size} <= head_bytes);
     }
-    void Read(ValueRef ref, char* out) const {
-      reader->Read(ref.segment, ref.offset, ref.size, out);
+    // `size` bytes of `segment` from `offset`: one value's, or a run of several (a snapshot reads
+    // covered values a run at a time).
+    void ReadRange(uint32_t segment, uint32_t offset, size_t size, char* out) const {
+      reader->Read(segment, offset, size, out);
     }
   };
   [[nodiscard]] Frozen Freeze() const;
