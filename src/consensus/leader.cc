@@ -176,14 +176,33 @@ void Replica::SendAppend(NodeId peer, bool send_empty_if_nothing_new) {
                .commit_index = log_.commit_index()});
 }
 
+LogIndex Replica::CommitKnownBy(const Progress& progress) const {
+  // A follower may be told to commit only entries it is known to hold.
+  return std::min(progress.match, log_.commit_index());
+}
+
+bool Replica::CommitAnnouncementOwed() const {
+  if (role_ != Role::kLeader || options_.planted_bug == PlantedBug::kCommitNoticeWaitsForHeartbeat) {
+    return false;
+  }
+  for (const auto& [peer, progress] : progress_) {
+    if (CommitKnownBy(progress) > progress.commit_sent) return true;
+  }
+  return false;
+}
+
 void Replica::AnnounceCommit() {
-  // A commit that advanced since the last appends would otherwise reach followers only with the
-  // next append or heartbeat: a follower that forwarded a write (and waits to apply it before
-  // answering its client) would wait up to a heartbeat interval. Under load the next appends
-  // carry it anyway, and then nothing extra is sent.
+  // A follower learns that the commit index moved past an entry it holds with the next message
+  // the leader sends it. Waiting for the next heartbeat would hold a write forwarded by that
+  // follower (which answers its client once it has applied the entry) for up to a heartbeat
+  // interval. So every Ready tells each follower what it may now commit: the commit advancing,
+  // or the follower's own acknowledgement arriving after the quorum's (the slower follower is
+  // often the one that forwarded the write). HasReady counts an owed announcement as work.
+  // Under load the appends of the same Ready carry the commit index and nothing extra is sent.
+  if (options_.planted_bug == PlantedBug::kCommitNoticeWaitsForHeartbeat) return;
   for (NodeId peer : Peers()) {
     Progress& progress = progress_.at(peer);
-    const LogIndex known = std::min(progress.match, log_.commit_index());
+    const LogIndex known = CommitKnownBy(progress);
     if (known <= progress.commit_sent) continue;
     progress.commit_sent = known;
     Send(Message{.type = MessageType::kHeartbeat, .to = peer, .commit_index = known});
@@ -210,7 +229,7 @@ void Replica::BroadcastAppend() {
 void Replica::BroadcastHeartbeat(uint64_t read_round) {
   for (NodeId peer : Peers()) {
     Progress& progress = progress_.at(peer);
-    const LogIndex known = std::min(progress.match, log_.commit_index());
+    const LogIndex known = CommitKnownBy(progress);
     progress.commit_sent = std::max(progress.commit_sent, known);
     Send(Message{.type = MessageType::kHeartbeat,
                  .to = peer,

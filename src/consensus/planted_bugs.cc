@@ -4,19 +4,21 @@ namespace cairn::consensus {
 
 const std::vector<PlantedBugInfo>& AllPlantedBugs() {
   static const std::vector<PlantedBugInfo> kBugs = {
-      {PlantedBug::kCommitOnMinority, "commit-on-minority",
+      {PlantedBug::kCommitOnMinority, "commit-on-minority", "consensus",
        "the leader commits entries that only it holds"},
-      {PlantedBug::kCommitOldGeneration, "commit-old-generation",
+      {PlantedBug::kCommitOldGeneration, "commit-old-generation", "consensus",
        "an entry of an earlier generation commits by counting replicas"},
-      {PlantedBug::kDoubleVote, "double-vote", "a replica grants two votes in one generation"},
-      {PlantedBug::kSkipLogMatching, "skip-log-matching",
+      {PlantedBug::kDoubleVote, "double-vote", "consensus", "a replica grants two votes in one generation"},
+      {PlantedBug::kSkipLogMatching, "skip-log-matching", "consensus",
        "a follower appends without checking the entry before the new ones"},
-      {PlantedBug::kApplyAboveHighWaterMark, "apply-above-high-water-mark",
+      {PlantedBug::kApplyAboveHighWaterMark, "apply-above-high-water-mark", "consensus",
        "entries are applied before they are committed"},
-      {PlantedBug::kVoteBeforePersist, "vote-before-persist",
+      {PlantedBug::kVoteBeforePersist, "vote-before-persist", "member",
        "messages (votes) leave before the generation and vote are durable"},
-      {PlantedBug::kReadWithoutHeartbeat, "read-without-heartbeat",
+      {PlantedBug::kReadWithoutHeartbeat, "read-without-heartbeat", "consensus",
        "a read-index read is served without the heartbeat round that confirms leadership"},
+      {PlantedBug::kCommitNoticeWaitsForHeartbeat, "commit-notice-waits-for-heartbeat", "consensus",
+       "followers learn that their entries committed only from the next heartbeat or append"},
   };
   return kBugs;
 }

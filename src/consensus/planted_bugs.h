@@ -1,7 +1,8 @@
-// PlantedBugs: deliberate safety bugs that the deterministic simulator can switch on.
+// PlantedBugs: deliberate bugs that the deterministic simulator can switch on.
 //
 // A checker that cannot fail proves nothing. Each bug here breaks one rule the protocol depends
-// on; `cairn-sim --bug NAME` runs with it, and a test asserts that the simulator's invariant checks
+// on, for safety or for timeliness (commit-notice-waits-for-heartbeat loses nothing, it only
+// makes writes through followers wait for a heartbeat); `cairn-sim --bug NAME` runs with it, and a test asserts that the simulator's invariant checks
 // or its linearizability check fail within a bounded number of seeds. They default to off and
 // nothing outside the simulator sets them.
 #pragma once
@@ -21,11 +22,15 @@ enum class PlantedBug : uint8_t {
   kApplyAboveHighWaterMark,  // Entries are applied before they are committed.
   kVoteBeforePersist,        // The shell sends messages before persisting the generation/vote.
   kReadWithoutHeartbeat,     // A read-index read is served without a confirming heartbeat round.
+  kCommitNoticeWaitsForHeartbeat,  // Followers learn of a commit only from the next heartbeat.
 };
 
 struct PlantedBugInfo {
   PlantedBug bug;
   std::string_view name;
+  // Where the bug lives: consensus (the Replica), member (the shell that carries out a Ready),
+  // mvcc or storage.
+  std::string_view layer;
   std::string_view description;
 };
 

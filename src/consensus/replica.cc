@@ -261,6 +261,7 @@ bool Replica::HasReady() const {
          !last_persisted_hard_state_ ||
          *last_persisted_hard_state_ != HardState{generation_, voted_for_} ||
          log_.HasUnpersisted() || log_.commit_index() > log_.applied_index() ||
+         CommitAnnouncementOwed() ||
          (options_.planted_bug == PlantedBug::kApplyAboveHighWaterMark &&
           log_.last_index() > log_.applied_index()) ||
          !reads_ready_.empty() ||

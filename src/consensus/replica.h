@@ -264,6 +264,8 @@ class Replica {
   void BroadcastAppend();
   void BroadcastHeartbeat(uint64_t read_round);
   void AnnounceCommit();
+  bool CommitAnnouncementOwed() const;
+  LogIndex CommitKnownBy(const Progress& progress) const;
   void HandleAppendResponse(const Message& message);
   void MaybeCommit();
 

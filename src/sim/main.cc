@@ -3,6 +3,8 @@
 //   cairn-sim --seeds 1000                     seeds 1..1000, cluster sizes mixed
 //   cairn-sim --seed 4711 --nodes 5 --trace    replay one seed, printing every event
 //   cairn-sim --list-bugs / --bug NAME         planted bugs the checkers must catch
+//   cairn-sim --bug-table                      each bug over --seeds seeds (default 1000): the
+//                                              table in docs/simulator.md
 //   cairn-sim --seeds 0                        run without end (make soak)
 //
 // Prints one line per failing seed with the command that replays it, then "N passed, M failed";
@@ -23,6 +25,39 @@ int MixedClusterSize(uint64_t seed) {
   return kSizes[seed % 8];
 }
 
+// One markdown row per planted bug: over `seeds` seeds (mixed cluster sizes, the faults that can
+// show the bug), how many fail, the first that fails, and how many fail by the intended check.
+void PrintBugTable(uint64_t seeds) {
+  fmt::print("| bug | layer | faults | first failing seed | seeds failing of {} | of them by the "
+             "intended check | intended check |\n|---|---|---|--:|--:|--:|---|\n",
+             seeds);
+  for (const auto& info : cairn::consensus::AllPlantedBugs()) {
+    const cairn::sim::IntendedCatch intended = cairn::sim::IntendedCatchOf(info.bug);
+    uint64_t failed = 0, by_intended = 0, first = 0;
+    for (uint64_t seed = 1; seed <= seeds; ++seed) {
+      cairn::sim::SimOptions options;
+      options.seed = seed;
+      options.nodes = MixedClusterSize(seed);
+      options.faults = intended.faults;
+      options.bug = info.bug;
+      const cairn::sim::SimResult result = cairn::sim::RunSimulation(options);
+      if (result.passed) continue;
+      ++failed;
+      if (first == 0) first = seed;
+      if (intended.Matches(result.failure)) ++by_intended;
+    }
+    std::string checks;
+    for (std::string_view check : intended.checks) {
+      checks += fmt::format("{}\"{}\"", checks.empty() ? "" : " or ", check);
+    }
+    fmt::print("| {} | {} | {} | {} | {} | {} | {} |\n", info.name, info.layer,
+               cairn::sim::FaultNames(intended.faults), first == 0 ? std::string("–")
+                                                                  : std::to_string(first),
+               failed, by_intended, checks);
+    std::fflush(stdout);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -34,6 +69,7 @@ int main(int argc, char** argv) {
   std::string faults = "all";
   std::string bug_name;
   bool list_bugs = false;
+  bool bug_table = false;
   bool trace = false;
   bool quiet = false;
   cairn::sim::SimOptions defaults;
@@ -48,10 +84,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 7));
   app.add_option("--faults", faults,
                  "Faults: all, none, or a list of loss,delay,duplicate,reorder,partition,crash,"
-                 "pause,drift,transfer")
+                 "pause,drift,transfer,membership; fault-free seeds (none) also bound every "
+                 "request's latency")
       ->capture_default_str();
   app.add_option("--bug", bug_name, "Turn on a planted bug (see --list-bugs)");
-  app.add_flag("--list-bugs", list_bugs, "List the planted bugs and exit");
+  app.add_flag("--list-bugs", list_bugs, "List the planted bugs (NAME LAYER description) and exit");
+  app.add_flag("--bug-table", bug_table,
+               "Run every planted bug over --seeds seeds (default 1000) and print the markdown "
+               "table of docs/simulator.md");
   app.add_flag("--trace", trace, "Print every event of the run");
   app.add_flag("--quiet", quiet, "Print only failures and the closing line");
   app.add_option("--fault-phase-ms", fault_phase_ms, "Virtual time under faults and load")
@@ -65,8 +105,12 @@ int main(int argc, char** argv) {
 
   if (list_bugs) {
     for (const auto& info : cairn::consensus::AllPlantedBugs()) {
-      fmt::print("{:<28} {}\n", info.name, info.description);
+      fmt::print("{:<34} {:<10} {}\n", info.name, info.layer, info.description);
     }
+    return EXIT_SUCCESS;
+  }
+  if (bug_table) {
+    PrintBugTable(app.count("--seeds") != 0 ? seeds : 1000);
     return EXIT_SUCCESS;
   }
   const std::optional<uint32_t> fault_set = cairn::sim::ParseFaults(faults);
@@ -111,6 +155,12 @@ int main(int argc, char** argv) {
                    options.seed, result.stats.events, result.stats.entries_committed,
                    result.stats.operations, result.stats.operations_unknown,
                    result.stats.leader_elections, result.stats.crashes);
+        fmt::print("  {} writes forwarded by followers; slowest operation {} ms", 
+                   result.stats.operations_forwarded, result.stats.latency_max_ms);
+        if (result.stats.latency_bound_ms > 0) {
+          fmt::print(" (bound {} ms)", result.stats.latency_bound_ms);
+        }
+        fmt::print("\n");
       }
     } else {
       ++failed;

@@ -15,9 +15,12 @@
 // previous generation); leader completeness (a new leader holds every entry any node applied);
 // state machine safety (no two nodes apply different entries at one index); per node, the commit
 // and applied indexes never move back, the applied index never passes the commit index, and the
-// persisted generation never goes back. Then a liveness phase: faults heal and within a stated
-// bound a leader is elected and every node converges. Finally the clients' history (puts, gets and
-// compare-and-sets on a few keys, some with unknown outcomes) is checked for linearizability.
+// persisted generation never goes back. In fault-free seeds, every request completes within a
+// latency bound derived from the seed's network delay and write latency (a few round trips, never
+// a heartbeat). Then a liveness phase: faults heal and within a stated bound a leader is elected
+// and every node converges. Finally the clients' history (puts, gets and compare-and-sets on a few
+// keys, sent to any node: followers forward writes to the leader as the server does; some
+// outcomes unknown) is checked for linearizability. The parts: simulation.h.
 //
 // A broken CAIRN_CHECK inside the core also fails the seed (the simulator installs a check failure
 // handler for the duration of a run). Not thread-safe; one run at a time per process.
@@ -27,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "consensus/planted_bugs.h"
 
@@ -68,6 +72,9 @@ struct SimStats {
   uint64_t entries_committed = 0;
   uint64_t operations = 0;
   uint64_t operations_unknown = 0;
+  uint64_t operations_forwarded = 0;  // Writes a follower forwarded to the leader.
+  int64_t latency_max_ms = 0;         // The slowest operation with a known outcome.
+  int64_t latency_bound_ms = 0;       // Fault-free seeds: the bound every operation must meet.
   uint64_t leader_elections = 0;
   uint64_t crashes = 0;
   uint64_t linearizability_steps = 0;
@@ -83,6 +90,15 @@ struct SimResult {
 };
 
 SimResult RunSimulation(const SimOptions& options);
+
+// How the simulator is meant to catch a planted bug: the seeds that can show it, and the checks
+// whose failure is the intended catch (a failure of another kind proves nothing about them).
+struct IntendedCatch {
+  uint32_t faults = kAllFaults;
+  std::vector<std::string_view> checks;  // Words of the failure message of each such check.
+  bool Matches(std::string_view failure) const;
+};
+IntendedCatch IntendedCatchOf(consensus::PlantedBug bug);
 
 // The exact command line that replays `options` (cairn-sim --seed ...).
 std::string ReplayCommand(const SimOptions& options);
